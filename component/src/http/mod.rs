@@ -1,0 +1,141 @@
+//! The `wasi:http/incoming-handler` export: reads the request, hands it to
+//! [`api`], writes the JSON response.
+
+pub mod api;
+pub mod json;
+
+use crate::Component;
+use crate::bindings::exports::wasi::http::incoming_handler::Guest;
+use crate::bindings::wasi::http::types::{
+    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse,
+    ResponseOutparam,
+};
+use crate::bindings::wasi::io::streams::StreamError;
+use crate::wit::{WitStore, settings};
+
+/// Largest chunk `blocking-write-and-flush` accepts.
+const WRITE_CHUNK: usize = 4096;
+
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+impl Guest for Component {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let response = answer(request);
+        send(out, &response);
+    }
+}
+
+fn answer(request: IncomingRequest) -> api::Response {
+    let settings = settings();
+    let method = match request.method() {
+        Method::Get => "GET".to_string(),
+        Method::Head => "HEAD".to_string(),
+        Method::Post => "POST".to_string(),
+        Method::Put => "PUT".to_string(),
+        Method::Delete => "DELETE".to_string(),
+        Method::Patch => "PATCH".to_string(),
+        Method::Options => "OPTIONS".to_string(),
+        Method::Connect => "CONNECT".to_string(),
+        Method::Trace => "TRACE".to_string(),
+        Method::Other(other) => other.to_ascii_uppercase(),
+    };
+    let target = request.path_with_query().unwrap_or_else(|| "/".into());
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let headers = request.headers();
+    let content_type = headers
+        .get("content-type")
+        .into_iter()
+        .next()
+        .and_then(|v| String::from_utf8(v).ok());
+    let declared_len = headers
+        .get("content-length")
+        .into_iter()
+        .next()
+        .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<u64>().ok());
+    drop(headers);
+
+    let too_large = || {
+        api::Response::plain_error(
+            413,
+            "payload_too_large",
+            &format!("request body is larger than {} bytes", settings.max_body_bytes),
+        )
+    };
+    if declared_len.is_some_and(|n| n > settings.max_body_bytes as u64) {
+        return too_large();
+    }
+    let body = match read_body(request, settings.max_body_bytes) {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return too_large(),
+        Err(BodyError::Broken) => {
+            return api::Response::plain_error(400, "invalid_input", "request body unreadable");
+        }
+    };
+
+    let ctx = api::Context { store: &WitStore, keys: settings.keys.as_ref() };
+    let req = api::Request {
+        method: &method,
+        path,
+        query,
+        content_type: content_type.as_deref(),
+        body: &body,
+    };
+    api::handle(&ctx, &req)
+}
+
+/// Read the whole body, refusing more than `limit` bytes.
+fn read_body(request: IncomingRequest, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let Ok(body) = request.consume() else {
+        return Ok(Vec::new());
+    };
+    let mut bytes = Vec::new();
+    {
+        let stream = body.stream().map_err(|_| BodyError::Broken)?;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => {
+                    if bytes.len() + chunk.len() > limit {
+                        return Err(BodyError::TooLarge);
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(_)) => return Err(BodyError::Broken),
+            }
+        }
+    }
+    drop(IncomingBody::finish(body));
+    Ok(bytes)
+}
+
+/// Send a JSON response.
+fn send(out: ResponseOutparam, response: &api::Response) {
+    let body = serde_json::to_vec(&response.body).unwrap_or_else(|_| b"{}".to_vec());
+    let headers = Fields::from_list(&[
+        ("content-type".to_string(), b"application/json".to_vec()),
+        ("content-length".to_string(), body.len().to_string().into_bytes()),
+    ])
+    .unwrap_or_else(|_| Fields::new());
+    let resp = OutgoingResponse::new(headers);
+    // Every status produced by the API is a valid HTTP status.
+    let _ = resp.set_status_code(response.status);
+    let Ok(out_body) = resp.body() else {
+        ResponseOutparam::set(out, Ok(resp));
+        return;
+    };
+    ResponseOutparam::set(out, Ok(resp));
+
+    if let Ok(stream) = out_body.write() {
+        for chunk in body.chunks(WRITE_CHUNK) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                // The client went away; nothing more can be sent.
+                return;
+            }
+        }
+    }
+    let _ = OutgoingBody::finish(out_body, None);
+}

@@ -1,0 +1,250 @@
+//! The seam between the generated bindings and the plain Rust key logic:
+//! the imported store as a [`Store`], configuration, and the typed
+//! `qimem:kms/keys` export.
+
+use uuid::Uuid;
+
+use crate::bindings::exports::qimem::kms::keys as exported;
+use crate::bindings::qimem::kms::{store as wstore, types as wt};
+use crate::bindings::wasi::config::store as wconfig;
+use crate::config::Settings;
+use crate::error::{KmsError, StoreError};
+use crate::model::{Algorithm, KeyRecord, KeyState, RecordFilter, parse_key_id};
+use crate::ops::{CreateOptions, Kms};
+use crate::store::Store;
+use crate::Component;
+
+/// The imported `qimem:kms/store`.
+pub struct WitStore;
+
+/// Settings from `wasi:config/store`.
+pub fn settings() -> Settings {
+    Settings::load(|key| {
+        wconfig::get(key).map_err(|e| match e {
+            wconfig::Error::Upstream(m) | wconfig::Error::Io(m) => m,
+        })
+    })
+}
+
+impl Store for WitStore {
+    fn ping(&self) -> Result<(), StoreError> {
+        wstore::ping().map_err(store_err)
+    }
+
+    fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        wstore::insert(&to_wit_record(record)).map_err(store_err)
+    }
+
+    fn get(&self, id: Uuid) -> Result<Option<KeyRecord>, StoreError> {
+        wstore::get(&id.to_string())
+            .map_err(store_err)?
+            .map(from_wit_record)
+            .transpose()
+    }
+
+    fn active(&self, lineage_id: Uuid) -> Result<Option<KeyRecord>, StoreError> {
+        wstore::active(&lineage_id.to_string())
+            .map_err(store_err)?
+            .map(from_wit_record)
+            .transpose()
+    }
+
+    fn list(&self, filter: &RecordFilter) -> Result<Vec<KeyRecord>, StoreError> {
+        let filter = wstore::RecordFilter {
+            lineage_id: filter.lineage_id.map(|l| l.to_string()),
+            state: filter.state.map(to_wit_state),
+            after: filter.after.map(|a| a.to_string()),
+            limit: filter.limit,
+        };
+        wstore::list(&filter)
+            .map_err(store_err)?
+            .into_iter()
+            .map(from_wit_record)
+            .collect()
+    }
+
+    fn lineage(&self, lineage_id: Uuid) -> Result<Vec<KeyRecord>, StoreError> {
+        wstore::lineage(&lineage_id.to_string())
+            .map_err(store_err)?
+            .into_iter()
+            .map(from_wit_record)
+            .collect()
+    }
+
+    fn rotate(&self, current: Uuid, successor: &KeyRecord) -> Result<(), StoreError> {
+        wstore::rotate(&current.to_string(), &to_wit_record(successor)).map_err(store_err)
+    }
+}
+
+fn store_err(e: wstore::StoreError) -> StoreError {
+    match e {
+        wstore::StoreError::Conflict(current) => {
+            StoreError::Conflict(current.and_then(|c| Uuid::try_parse(&c).ok()))
+        }
+        wstore::StoreError::NotFound => StoreError::NotFound,
+        wstore::StoreError::Unavailable(m) => StoreError::Unavailable(m),
+        wstore::StoreError::Internal(m) => StoreError::Internal(m),
+    }
+}
+
+fn to_wit_alg(a: Algorithm) -> wt::Algorithm {
+    match a {
+        Algorithm::Aes256Gcm => wt::Algorithm::Aes256Gcm,
+        Algorithm::XChaCha20Poly1305 => wt::Algorithm::Xchacha20Poly1305,
+        Algorithm::Aes256Siv => wt::Algorithm::Aes256Siv,
+    }
+}
+
+fn from_wit_alg(a: wt::Algorithm) -> Algorithm {
+    match a {
+        wt::Algorithm::Aes256Gcm => Algorithm::Aes256Gcm,
+        wt::Algorithm::Xchacha20Poly1305 => Algorithm::XChaCha20Poly1305,
+        wt::Algorithm::Aes256Siv => Algorithm::Aes256Siv,
+    }
+}
+
+fn to_wit_state(s: KeyState) -> wt::KeyState {
+    match s {
+        KeyState::Active => wt::KeyState::Active,
+        KeyState::Retired => wt::KeyState::Retired,
+        KeyState::Disabled => wt::KeyState::Disabled,
+        KeyState::Destroyed => wt::KeyState::Destroyed,
+    }
+}
+
+fn from_wit_state(s: wt::KeyState) -> KeyState {
+    match s {
+        wt::KeyState::Active => KeyState::Active,
+        wt::KeyState::Retired => KeyState::Retired,
+        wt::KeyState::Disabled => KeyState::Disabled,
+        wt::KeyState::Destroyed => KeyState::Destroyed,
+    }
+}
+
+fn to_wit_labels(labels: &[(String, String)]) -> Vec<wt::Label> {
+    labels
+        .iter()
+        .map(|(name, value)| wt::Label { name: name.clone(), value: value.clone() })
+        .collect()
+}
+
+fn to_wit_record(r: &KeyRecord) -> wstore::KeyRecord {
+    wstore::KeyRecord {
+        id: r.id.to_string(),
+        lineage_id: r.lineage_id.to_string(),
+        version: r.version,
+        parent_id: r.parent_id.map(|p| p.to_string()),
+        algorithm: to_wit_alg(r.algorithm),
+        state: to_wit_state(r.state),
+        created_at: r.created_at,
+        labels: to_wit_labels(&r.labels),
+        sealed_material: r.sealed.clone(),
+        seal_key_id: r.seal_key_id.clone(),
+    }
+}
+
+fn from_wit_record(r: wstore::KeyRecord) -> Result<KeyRecord, StoreError> {
+    let id = |s: &str| {
+        Uuid::try_parse(s).map_err(|_| StoreError::Internal("store returned a bad key id".into()))
+    };
+    Ok(KeyRecord {
+        id: id(&r.id)?,
+        lineage_id: id(&r.lineage_id)?,
+        version: r.version,
+        parent_id: r.parent_id.as_deref().map(id).transpose()?,
+        algorithm: from_wit_alg(r.algorithm),
+        state: from_wit_state(r.state),
+        created_at: r.created_at,
+        labels: r.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+        sealed: r.sealed_material,
+        seal_key_id: r.seal_key_id,
+    })
+}
+
+fn info(r: &KeyRecord) -> wt::KeyInfo {
+    wt::KeyInfo {
+        id: r.id.to_string(),
+        lineage_id: r.lineage_id.to_string(),
+        version: r.version,
+        parent_id: r.parent_id.map(|p| p.to_string()),
+        algorithm: to_wit_alg(r.algorithm),
+        state: to_wit_state(r.state),
+        created_at: r.created_at,
+        labels: to_wit_labels(&r.labels),
+    }
+}
+
+fn wit_error(e: KmsError) -> wt::Error {
+    match e {
+        KmsError::NotFound(m) => wt::Error::NotFound(m),
+        KmsError::InvalidInput(m) => wt::Error::InvalidInput(m),
+        KmsError::Conflict { message, current_key_id } => wt::Error::Conflict(wt::Conflict {
+            message,
+            current_key_id: current_key_id.map(|c| c.to_string()),
+        }),
+        KmsError::KeyNotUsable(m) => wt::Error::KeyNotUsable(m),
+        KmsError::DecryptionFailed => wt::Error::DecryptionFailed,
+        KmsError::Unauthorized(m) => wt::Error::Unauthorized(m),
+        KmsError::StorageUnavailable(m) => wt::Error::StorageUnavailable(m),
+        KmsError::Internal(m) => {
+            crate::log::error(format_args!("typed call failed: {m}"));
+            wt::Error::Internal("internal error".into())
+        }
+    }
+}
+
+/// Run `f` with the key logic over the imported store and configured keys.
+fn with_kms<T>(f: impl FnOnce(&Kms<'_, WitStore>) -> Result<T, KmsError>) -> Result<T, wt::Error> {
+    let settings = settings();
+    let keys = settings.keys.map_err(wit_error)?;
+    f(&Kms::new(&WitStore, &keys)).map_err(wit_error)
+}
+
+impl exported::Guest for Component {
+    fn create(options: exported::CreateOptions) -> Result<wt::KeyInfo, wt::Error> {
+        let options = CreateOptions {
+            algorithm: options.algorithm.map(from_wit_alg),
+            labels: options.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+        };
+        with_kms(|kms| kms.create(options).map(|r| info(&r)))
+    }
+
+    fn get(id: String) -> Result<wt::KeyInfo, wt::Error> {
+        with_kms(|kms| kms.get(parse_key_id(&id)?).map(|r| info(&r)))
+    }
+
+    fn list(options: exported::ListOptions) -> Result<exported::KeyPage, wt::Error> {
+        with_kms(|kms| {
+            let filter = RecordFilter {
+                lineage_id: options.lineage_id.as_deref().map(parse_key_id).transpose()?,
+                state: options.state.map(from_wit_state),
+                after: options.after.as_deref().map(parse_key_id).transpose()?,
+                limit: options.limit,
+            };
+            let page = kms.list(filter)?;
+            Ok(exported::KeyPage {
+                keys: page.records.iter().map(info).collect(),
+                next: page.next.map(|n| n.to_string()),
+            })
+        })
+    }
+
+    fn lineage(lineage_id: String) -> Result<Vec<wt::KeyInfo>, wt::Error> {
+        with_kms(|kms| Ok(kms.lineage(parse_key_id(&lineage_id)?)?.iter().map(info).collect()))
+    }
+
+    fn encrypt(key: String, plaintext: Vec<u8>, aad: Vec<u8>) -> Result<Vec<u8>, wt::Error> {
+        let plaintext = zeroize::Zeroizing::new(plaintext);
+        with_kms(|kms| kms.encrypt(parse_key_id(&key)?, &plaintext, &aad).map(|(env, _)| env))
+    }
+
+    fn decrypt(envelope: Vec<u8>, aad: Vec<u8>) -> Result<Vec<u8>, wt::Error> {
+        // The plaintext leaves the component here, so it is handed over
+        // as a plain vector; the caller owns it from now on.
+        with_kms(|kms| kms.decrypt(&envelope, &aad).map(|(plain, _)| plain.to_vec()))
+    }
+
+    fn rotate(id: String) -> Result<wt::KeyInfo, wt::Error> {
+        with_kms(|kms| kms.rotate(parse_key_id(&id)?).map(|r| info(&r)))
+    }
+}
