@@ -1,1 +1,114 @@
-fn main() {}
+//! `qimem`: the native QIMEM host. Serves the key-management component over
+//! HTTP with wasmtime, keys in memory (stateless mode).
+//!
+//! Configuration is read from the environment (see `config`); a bad value
+//! exits with status 2 and a message naming the variable. Logs are JSON on
+//! standard output (see `telemetry` for what is and is never logged).
+
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+mod bindings;
+mod config;
+mod runtime;
+mod server;
+mod state;
+mod store;
+mod telemetry;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use zeroize::Zeroizing;
+
+use crate::config::{Config, Mode};
+use crate::runtime::{Runtime, RuntimeOptions};
+use crate::state::Shared;
+use crate::store::Backend;
+
+fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("qimem: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = telemetry::init() {
+        eprintln!("qimem: configuration error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("qimem: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "qimem stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let backend = match config.mode {
+        Mode::Stateless => Backend::memory(),
+        Mode::Stateful => anyhow::bail!("stateful mode is not available in this build"),
+    };
+    if config.master_key_generated {
+        tracing::warn!(
+            "no QIMEM_MASTER_KEY set: using a random master key for this process only"
+        );
+    }
+
+    let mut component_config: HashMap<&'static str, Zeroizing<String>> = HashMap::new();
+    component_config.insert("master_key", config.master_key.clone());
+    if let Some(previous) = &config.master_key_previous {
+        component_config.insert("master_key_previous", previous.clone());
+    }
+    component_config.insert("max_body_bytes", Zeroizing::new(config.max_body_bytes.to_string()));
+    let shared = Arc::new(Shared { backend, component_config });
+
+    let options = RuntimeOptions {
+        max_instances: config.max_instances,
+        cache_dir: config.cache_dir.clone(),
+    };
+    let runtime = Arc::new(Runtime::new(&options, shared)?);
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        mode = match config.mode { Mode::Stateless => "stateless", Mode::Stateful => "stateful" },
+        "listening on http://{addr}"
+    );
+
+    server::serve(listener, runtime, config.max_instances as usize, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,203 @@
+//! The `qimem:kms/store` import, backed by memory (stateless mode).
+//!
+//! The rules a database enforces (unique ids, unique versions, one active
+//! key per lineage, atomic rotation) are those of the component's own
+//! [`MemoryStore`], which this backend reuses.
+
+use std::sync::Arc;
+
+use qimem_component::error::StoreError;
+use qimem_component::model::{Algorithm, KeyRecord, KeyState, RecordFilter};
+use qimem_component::store::{MemoryStore, Store};
+use uuid::Uuid;
+
+use crate::bindings::qimem::kms::store as wit;
+use crate::bindings::qimem::kms::types as wt;
+use crate::state::RequestState;
+
+/// Where sealed key records are kept.
+#[derive(Clone)]
+pub enum Backend {
+    /// In this process's memory.
+    Memory(Arc<MemoryStore>),
+}
+
+impl Backend {
+    /// A fresh, empty memory backend.
+    pub fn memory() -> Backend {
+        Backend::Memory(Arc::new(MemoryStore::new()))
+    }
+
+    /// Whether the backend answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Backend::Memory(m) => m.ping(),
+        }
+    }
+
+    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        match self {
+            Backend::Memory(m) => m.insert(record),
+        }
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<KeyRecord>, StoreError> {
+        match self {
+            Backend::Memory(m) => m.get(id),
+        }
+    }
+
+    async fn active(&self, lineage_id: Uuid) -> Result<Option<KeyRecord>, StoreError> {
+        match self {
+            Backend::Memory(m) => m.active(lineage_id),
+        }
+    }
+
+    async fn list(&self, filter: &RecordFilter) -> Result<Vec<KeyRecord>, StoreError> {
+        match self {
+            Backend::Memory(m) => m.list(filter),
+        }
+    }
+
+    async fn lineage(&self, lineage_id: Uuid) -> Result<Vec<KeyRecord>, StoreError> {
+        match self {
+            Backend::Memory(m) => m.lineage(lineage_id),
+        }
+    }
+
+    async fn rotate(&self, current: Uuid, successor: &KeyRecord) -> Result<(), StoreError> {
+        match self {
+            Backend::Memory(m) => m.rotate(current, successor),
+        }
+    }
+}
+
+impl wt::Host for RequestState {}
+
+/// The store import as one request's component sees it.
+impl wit::Host for RequestState {
+    async fn ping(&mut self) -> Result<(), wit::StoreError> {
+        self.backend().ping().await.map_err(to_wit_error)
+    }
+
+    async fn insert(&mut self, record: wit::KeyRecord) -> Result<(), wit::StoreError> {
+        let record = from_wit(record)?;
+        self.backend().insert(&record).await.map_err(to_wit_error)
+    }
+
+    async fn get(&mut self, id: String) -> Result<Option<wit::KeyRecord>, wit::StoreError> {
+        let found = self.backend().get(uuid(&id)?).await.map_err(to_wit_error)?;
+        Ok(found.as_ref().map(to_wit))
+    }
+
+    async fn active(&mut self, lineage_id: String) -> Result<Option<wit::KeyRecord>, wit::StoreError> {
+        let found = self.backend().active(uuid(&lineage_id)?).await.map_err(to_wit_error)?;
+        Ok(found.as_ref().map(to_wit))
+    }
+
+    async fn list(&mut self, filter: wit::RecordFilter) -> Result<Vec<wit::KeyRecord>, wit::StoreError> {
+        let filter = RecordFilter {
+            lineage_id: filter.lineage_id.as_deref().map(uuid).transpose()?,
+            state: filter.state.map(from_wit_state),
+            after: filter.after.as_deref().map(uuid).transpose()?,
+            limit: filter.limit,
+        };
+        let records = self.backend().list(&filter).await.map_err(to_wit_error)?;
+        Ok(records.iter().map(to_wit).collect())
+    }
+
+    async fn lineage(&mut self, lineage_id: String) -> Result<Vec<wit::KeyRecord>, wit::StoreError> {
+        let records = self.backend().lineage(uuid(&lineage_id)?).await.map_err(to_wit_error)?;
+        Ok(records.iter().map(to_wit).collect())
+    }
+
+    async fn rotate(
+        &mut self,
+        current: String,
+        successor: wit::KeyRecord,
+    ) -> Result<(), wit::StoreError> {
+        let successor = from_wit(successor)?;
+        self.backend().rotate(uuid(&current)?, &successor).await.map_err(to_wit_error)
+    }
+}
+
+fn uuid(text: &str) -> Result<Uuid, wit::StoreError> {
+    Uuid::try_parse(text).map_err(|_| wit::StoreError::Internal("malformed key id".into()))
+}
+
+fn to_wit_error(e: StoreError) -> wit::StoreError {
+    match e {
+        StoreError::Conflict(current) => wit::StoreError::Conflict(current.map(|c| c.to_string())),
+        StoreError::NotFound => wit::StoreError::NotFound,
+        StoreError::Unavailable(m) => wit::StoreError::Unavailable(m),
+        StoreError::Internal(m) => wit::StoreError::Internal(m),
+    }
+}
+
+fn to_wit_alg(a: Algorithm) -> wt::Algorithm {
+    match a {
+        Algorithm::Aes256Gcm => wt::Algorithm::Aes256Gcm,
+        Algorithm::XChaCha20Poly1305 => wt::Algorithm::Xchacha20Poly1305,
+        Algorithm::Aes256Siv => wt::Algorithm::Aes256Siv,
+    }
+}
+
+fn from_wit_alg(a: wt::Algorithm) -> Algorithm {
+    match a {
+        wt::Algorithm::Aes256Gcm => Algorithm::Aes256Gcm,
+        wt::Algorithm::Xchacha20Poly1305 => Algorithm::XChaCha20Poly1305,
+        wt::Algorithm::Aes256Siv => Algorithm::Aes256Siv,
+    }
+}
+
+fn to_wit_state(s: KeyState) -> wt::KeyState {
+    match s {
+        KeyState::Active => wt::KeyState::Active,
+        KeyState::Retired => wt::KeyState::Retired,
+        KeyState::Disabled => wt::KeyState::Disabled,
+        KeyState::Destroyed => wt::KeyState::Destroyed,
+    }
+}
+
+fn from_wit_state(s: wt::KeyState) -> KeyState {
+    match s {
+        wt::KeyState::Active => KeyState::Active,
+        wt::KeyState::Retired => KeyState::Retired,
+        wt::KeyState::Disabled => KeyState::Disabled,
+        wt::KeyState::Destroyed => KeyState::Destroyed,
+    }
+}
+
+fn to_wit(r: &KeyRecord) -> wit::KeyRecord {
+    wit::KeyRecord {
+        id: r.id.to_string(),
+        lineage_id: r.lineage_id.to_string(),
+        version: r.version,
+        parent_id: r.parent_id.map(|p| p.to_string()),
+        algorithm: to_wit_alg(r.algorithm),
+        state: to_wit_state(r.state),
+        created_at: r.created_at,
+        labels: r
+            .labels
+            .iter()
+            .map(|(name, value)| wt::Label { name: name.clone(), value: value.clone() })
+            .collect(),
+        sealed_material: r.sealed.clone(),
+        seal_key_id: r.seal_key_id.clone(),
+    }
+}
+
+fn from_wit(r: wit::KeyRecord) -> Result<KeyRecord, wit::StoreError> {
+    Ok(KeyRecord {
+        id: uuid(&r.id)?,
+        lineage_id: uuid(&r.lineage_id)?,
+        version: r.version,
+        parent_id: r.parent_id.as_deref().map(uuid).transpose()?,
+        algorithm: from_wit_alg(r.algorithm),
+        state: from_wit_state(r.state),
+        created_at: r.created_at,
+        labels: r.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+        sealed: r.sealed_material,
+        seal_key_id: r.seal_key_id,
+    })
+}
