@@ -11,13 +11,19 @@ use std::process::Command;
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    let workspace = manifest_dir.parent().expect("host/ sits in the workspace").to_path_buf();
+    let workspace = manifest_dir
+        .parent()
+        .expect("host/ sits in the workspace")
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it"));
     let target_dir = out_dir.join("wasm");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
     for watched in ["component/src", "component/Cargo.toml", "wit", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
 
     let status = Command::new(cargo)
@@ -34,7 +40,10 @@ fn main() {
         .env_remove("CARGO_LLVM_COV")
         .status()
         .expect("could not run cargo to build the QIMEM component");
-    assert!(status.success(), "building the QIMEM component for wasm32-wasip2 failed");
+    assert!(
+        status.success(),
+        "building the QIMEM component for wasm32-wasip2 failed"
+    );
 
     let wasm = target_dir.join("wasm32-wasip2/release/qimem_component.wasm");
     assert!(wasm.exists(), "component not found at {}", wasm.display());

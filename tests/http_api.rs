@@ -6,7 +6,9 @@ use qimem_tests::{Host, TEST_MASTER_KEY, run_to_exit};
 use serde_json::{Value, json};
 
 fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a string: {v}"))
+        .to_string()
 }
 
 #[test]
@@ -18,7 +20,14 @@ fn create_encrypt_rotate_and_decrypt_old_envelopes() {
     // QIMEM 1.x shapes, unversioned routes.
     let (status, v1) = host.post("/keys", &json!({}));
     assert_eq!(status, 201);
-    for field in ["key_id", "lineage_id", "version", "state", "algorithm", "created_at"] {
+    for field in [
+        "key_id",
+        "lineage_id",
+        "version",
+        "state",
+        "algorithm",
+        "created_at",
+    ] {
         assert!(v1.get(field).is_some(), "missing {field} in {v1}");
     }
     let id = s(&v1["key_id"]);
@@ -46,7 +55,10 @@ fn create_encrypt_rotate_and_decrypt_old_envelopes() {
     assert_eq!(s(&err["error"]["current_key_id"]), new_id);
     assert!(s(&err["error"]["message"]).contains(&new_id));
     let (status, err) = host.post("/v1/rotate", &json!({ "key_id": id }));
-    assert_eq!((status, s(&err["error"]["current_key_id"])), (409, new_id.clone()));
+    assert_eq!(
+        (status, s(&err["error"]["current_key_id"])),
+        (409, new_id.clone())
+    );
 
     // The lineage id always reaches the current key.
     let (status, enc) = host.post("/v1/encrypt", &json!({ "key_id": lineage, "input": "new" }));
@@ -63,15 +75,20 @@ fn binary_data_associated_data_and_listing() {
     let id = s(&key["key_id"]);
     let bytes = STANDARD.encode([0u8, 159, 146, 150, 255]);
     let aad = STANDARD.encode(b"tenant-7");
-    let (status, enc) =
-        host.post("/v1/encrypt", &json!({ "key_id": id, "input_b64": bytes, "aad_b64": aad }));
+    let (status, enc) = host.post(
+        "/v1/encrypt",
+        &json!({ "key_id": id, "input_b64": bytes, "aad_b64": aad }),
+    );
     assert_eq!(status, 200);
     let env = s(&enc["envelope"]);
 
     let (status, dec) = host.post("/v1/decrypt", &json!({ "input": env, "aad_b64": aad }));
     assert_eq!((status, s(&dec["plaintext_b64"])), (200, bytes));
     let (status, err) = host.post("/v1/decrypt", &json!({ "input": env }));
-    assert_eq!((status, s(&err["error"]["code"])), (422, "decryption_failed".to_string()));
+    assert_eq!(
+        (status, s(&err["error"]["code"])),
+        (422, "decryption_failed".to_string())
+    );
 
     for _ in 0..4 {
         host.post("/v1/keys", &json!({}));
@@ -103,8 +120,20 @@ fn every_bad_request_gets_its_4xx_and_the_connection_survives() {
 
     let json_ct = Some("application/json");
     let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
-        ("/encrypt", json_ct, b"{\"key_id\":".to_vec(), 400, "invalid_input"),
-        ("/encrypt", Some("text/plain"), b"{}".to_vec(), 415, "unsupported_media_type"),
+        (
+            "/encrypt",
+            json_ct,
+            b"{\"key_id\":".to_vec(),
+            400,
+            "invalid_input",
+        ),
+        (
+            "/encrypt",
+            Some("text/plain"),
+            b"{}".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
         (
             "/encrypt",
             json_ct,
@@ -117,38 +146,62 @@ fn every_bad_request_gets_its_4xx_and_the_connection_survives() {
         (
             "/encrypt",
             json_ct,
-            json!({ "key_id": id, "input_b64": "%%%" }).to_string().into_bytes(),
+            json!({ "key_id": id, "input_b64": "%%%" })
+                .to_string()
+                .into_bytes(),
             400,
             "invalid_input",
         ),
-        ("/decrypt", json_ct, json!({ "input": "***" }).to_string().into_bytes(), 400, "invalid_input"),
         (
             "/decrypt",
             json_ct,
-            json!({ "input": STANDARD.encode(truncated) }).to_string().into_bytes(),
+            json!({ "input": "***" }).to_string().into_bytes(),
+            400,
+            "invalid_input",
+        ),
+        (
+            "/decrypt",
+            json_ct,
+            json!({ "input": STANDARD.encode(truncated) })
+                .to_string()
+                .into_bytes(),
             422,
             "decryption_failed",
         ),
         (
             "/decrypt",
             json_ct,
-            json!({ "input": STANDARD.encode(&tampered) }).to_string().into_bytes(),
+            json!({ "input": STANDARD.encode(&tampered) })
+                .to_string()
+                .into_bytes(),
             422,
             "decryption_failed",
         ),
         (
             "/decrypt",
             json_ct,
-            json!({ "input": STANDARD.encode(&header_flip) }).to_string().into_bytes(),
+            json!({ "input": STANDARD.encode(&header_flip) })
+                .to_string()
+                .into_bytes(),
             422,
             "decryption_failed",
         ),
-        ("/encrypt", json_ct, vec![b' '; 70_000], 413, "payload_too_large"),
+        (
+            "/encrypt",
+            json_ct,
+            vec![b' '; 70_000],
+            413,
+            "payload_too_large",
+        ),
     ];
     let mut decryption_messages = Vec::new();
     for (path, ct, body, status, code) in cases {
         let (got, err) = host.send("POST", path, ct, &body);
-        assert_eq!((got, s(&err["error"]["code"])), (status, code.to_string()), "{path}");
+        assert_eq!(
+            (got, s(&err["error"]["code"])),
+            (status, code.to_string()),
+            "{path}"
+        );
         if code == "decryption_failed" {
             decryption_messages.push(s(&err["error"]["message"]));
         }
@@ -203,7 +256,10 @@ fn logs_name_keys_but_never_carry_key_bytes_or_plaintext() {
     let host = Host::start(&[]);
     let (_, key) = host.post("/keys", &json!({}));
     let id = s(&key["key_id"]);
-    let (_, enc) = host.post("/encrypt", &json!({ "key_id": id, "input": "PLAINTEXT-MARKER-42" }));
+    let (_, enc) = host.post(
+        "/encrypt",
+        &json!({ "key_id": id, "input": "PLAINTEXT-MARKER-42" }),
+    );
     let envelope = s(&enc["envelope"]);
     host.post("/decrypt", &json!({ "input": envelope }));
     let (_, v2) = host.post("/rotate", &json!({ "key_id": id }));
@@ -212,17 +268,29 @@ fn logs_name_keys_but_never_carry_key_bytes_or_plaintext() {
 
     assert!(text.contains(&format!("created key_id={id}")), "{text}");
     assert!(text.contains(&format!("encrypted with key_id={id}")));
-    assert!(text.contains(&format!("rotated key_id={id} to new_key_id={}", s(&v2["key_id"]))));
+    assert!(text.contains(&format!(
+        "rotated key_id={id} to new_key_id={}",
+        s(&v2["key_id"])
+    )));
     // Every line is JSON in the documented shape.
     for line in &logs {
         let json: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
-        assert!(json["timestamp"].is_string() && json["level"].is_string(), "{line}");
+        assert!(
+            json["timestamp"].is_string() && json["level"].is_string(),
+            "{line}"
+        );
         assert!(json["fields"]["message"].is_string(), "{line}");
     }
 
     let master = STANDARD.decode(TEST_MASTER_KEY).unwrap();
     let master_hex: String = master.iter().map(|b| format!("{b:02x}")).collect();
-    for secret in [TEST_MASTER_KEY, &master_hex, &TEST_MASTER_KEY[..16], "PLAINTEXT-MARKER-42", &envelope] {
+    for secret in [
+        TEST_MASTER_KEY,
+        &master_hex,
+        &TEST_MASTER_KEY[..16],
+        "PLAINTEXT-MARKER-42",
+        &envelope,
+    ] {
         assert!(!text.contains(secret), "log leaks {secret}");
     }
 }
@@ -231,9 +299,15 @@ fn logs_name_keys_but_never_carry_key_bytes_or_plaintext() {
 fn bad_configuration_exits_with_status_2_and_names_the_variable() {
     let cases = [
         (vec![("QIMEM_MODE", "sideways")], "QIMEM_MODE"),
-        (vec![("QIMEM_MASTER_KEY", "not-a-real-key-value")], "QIMEM_MASTER_KEY"),
+        (
+            vec![("QIMEM_MASTER_KEY", "not-a-real-key-value")],
+            "QIMEM_MASTER_KEY",
+        ),
         (vec![("QIMEM_BIND", "localhost")], "QIMEM_BIND"),
-        (vec![("QIMEM_MAX_BODY_BYTES", "lots")], "QIMEM_MAX_BODY_BYTES"),
+        (
+            vec![("QIMEM_MAX_BODY_BYTES", "lots")],
+            "QIMEM_MAX_BODY_BYTES",
+        ),
         (vec![("RUST_LOG", "qimem=[")], "RUST_LOG"),
     ];
     for (env, name) in cases {

@@ -53,7 +53,10 @@ pub fn encrypt_with_nonce(
             let joined = joined_aad(&header, aad);
             cipher.encrypt(
                 nonce.try_into().map_err(|_| nonce_err())?,
-                Payload { msg: plaintext, aad: &joined },
+                Payload {
+                    msg: plaintext,
+                    aad: &joined,
+                },
             )
         }
         Algorithm::XChaCha20Poly1305 => {
@@ -61,7 +64,10 @@ pub fn encrypt_with_nonce(
             let joined = joined_aad(&header, aad);
             cipher.encrypt(
                 nonce.try_into().map_err(|_| nonce_err())?,
-                Payload { msg: plaintext, aad: &joined },
+                Payload {
+                    msg: plaintext,
+                    aad: &joined,
+                },
             )
         }
         Algorithm::Aes256Siv => {
@@ -91,14 +97,32 @@ pub fn decrypt(
         Algorithm::Aes256Gcm => {
             let cipher = Aes256Gcm::new_from_slice(key.expose()).map_err(failed)?;
             let joined = joined_aad(env.header, aad);
-            let nonce = env.nonce.try_into().map_err(|_| KmsError::DecryptionFailed)?;
-            cipher.decrypt(nonce, Payload { msg: env.body, aad: &joined })
+            let nonce = env
+                .nonce
+                .try_into()
+                .map_err(|_| KmsError::DecryptionFailed)?;
+            cipher.decrypt(
+                nonce,
+                Payload {
+                    msg: env.body,
+                    aad: &joined,
+                },
+            )
         }
         Algorithm::XChaCha20Poly1305 => {
             let cipher = XChaCha20Poly1305::new_from_slice(key.expose()).map_err(failed)?;
             let joined = joined_aad(env.header, aad);
-            let nonce = env.nonce.try_into().map_err(|_| KmsError::DecryptionFailed)?;
-            cipher.decrypt(nonce, Payload { msg: env.body, aad: &joined })
+            let nonce = env
+                .nonce
+                .try_into()
+                .map_err(|_| KmsError::DecryptionFailed)?;
+            cipher.decrypt(
+                nonce,
+                Payload {
+                    msg: env.body,
+                    aad: &joined,
+                },
+            )
         }
         Algorithm::Aes256Siv => {
             let mut cipher = Aes256Siv::new_from_slice(key.expose()).map_err(failed)?;
@@ -141,8 +165,14 @@ mod tests {
             let parsed = envelope::parse(&env).unwrap();
             assert_eq!(parsed.key_id, id);
             assert_eq!(&*decrypt(&parsed, &k, b"ctx").unwrap(), b"hello");
-            assert_eq!(decrypt(&parsed, &k, b"other"), Err(KmsError::DecryptionFailed));
-            assert_eq!(decrypt(&parsed, &key(alg, 4), b"ctx"), Err(KmsError::DecryptionFailed));
+            assert_eq!(
+                decrypt(&parsed, &k, b"other"),
+                Err(KmsError::DecryptionFailed)
+            );
+            assert_eq!(
+                decrypt(&parsed, &key(alg, 4), b"ctx"),
+                Err(KmsError::DecryptionFailed)
+            );
         }
     }
 
@@ -161,7 +191,11 @@ mod tests {
                         // key anyway: the header is authenticated.
                         decrypt(&p, &k, b"")
                     });
-                    assert_eq!(result, Err(KmsError::DecryptionFailed), "{alg:?} {byte}:{bit}");
+                    assert_eq!(
+                        result,
+                        Err(KmsError::DecryptionFailed),
+                        "{alg:?} {byte}:{bit}"
+                    );
                 }
             }
         }

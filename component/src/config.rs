@@ -30,8 +30,8 @@ impl Settings {
                 .map_err(|e| KmsError::Internal(format!("configuration {name} unreadable: {e}")))
         };
         let keys = read("master_key").and_then(|current| {
-            let current = current
-                .ok_or_else(|| KmsError::Internal("master_key is not configured".into()))?;
+            let current =
+                current.ok_or_else(|| KmsError::Internal("master_key is not configured".into()))?;
             let previous = read("master_key_previous")?
                 .filter(|p| !p.trim().is_empty())
                 .map(|p| MasterKey::parse(&p))
@@ -46,7 +46,10 @@ impl Settings {
             .flatten()
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(DEFAULT_MAX_BODY);
-        Settings { keys, max_body_bytes }
+        Settings {
+            keys,
+            max_body_bytes,
+        }
     }
 }
 
@@ -57,7 +60,13 @@ mod tests {
     #[test]
     fn missing_or_bad_master_keys_are_reported_without_their_text() {
         let none = Settings::load(|_| Ok(None));
-        assert!(none.keys.err().unwrap().to_string().contains("not configured"));
+        assert!(
+            none.keys
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("not configured")
+        );
         assert_eq!(none.max_body_bytes, DEFAULT_MAX_BODY);
 
         let bad = Settings::load(|k| Ok((k == "master_key").then(|| "secretish".to_string())));

@@ -100,7 +100,10 @@ mod tests {
         let bytes = sample();
         let env = parse(&bytes).unwrap();
         assert_eq!(env.algorithm, Algorithm::Aes256Gcm);
-        assert_eq!(env.key_id.to_string(), "0190a6e2-7b3c-7d4e-8f00-112233445566");
+        assert_eq!(
+            env.key_id.to_string(),
+            "0190a6e2-7b3c-7d4e-8f00-112233445566"
+        );
         assert_eq!(env.header, &bytes[..30]);
         assert_eq!(env.nonce, &[7u8; 12]);
         assert_eq!(env.body, &[9u8; 21]);
@@ -111,7 +114,11 @@ mod tests {
         let bytes = sample();
         // The shortest valid envelope is the header plus a tag: 30 + 16 bytes.
         for len in 0..46 {
-            assert_eq!(parse(&bytes[..len]), Err(KmsError::DecryptionFailed), "len {len}");
+            assert_eq!(
+                parse(&bytes[..len]),
+                Err(KmsError::DecryptionFailed),
+                "len {len}"
+            );
         }
         assert!(parse(&bytes[..46]).is_ok());
     }

@@ -153,6 +153,38 @@ pub struct RecordPage {
     pub next: Option<Uuid>,
 }
 
+/// One entry of the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Position in the trail, assigned by the store.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    /// What happened (`created`, `rotated`, ...).
+    pub action: String,
+    /// The key acted on.
+    pub key_id: Option<Uuid>,
+    /// Its lineage.
+    pub lineage_id: Option<Uuid>,
+    /// Who asked.
+    pub actor: String,
+    /// `success` or an error code.
+    pub outcome: String,
+}
+
+/// Which audit events to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this key.
+    pub key_id: Option<Uuid>,
+    /// Only this lineage.
+    pub lineage_id: Option<Uuid>,
+    /// Only after this sequence number.
+    pub after: Option<u64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
 /// Parse a key id given by a caller.
 pub fn parse_key_id(text: &str) -> Result<Uuid, crate::error::KmsError> {
     Uuid::try_parse(text)

@@ -37,7 +37,10 @@ impl MasterKey {
     pub fn parse(text: &str) -> Result<MasterKey, KmsError> {
         let text = text.trim();
         let hex = (text.len() == 64).then(|| hex::decode(text).ok()).flatten();
-        let bytes = Zeroizing::new(hex.or_else(|| STANDARD.decode(text).ok()).unwrap_or_default());
+        let bytes = Zeroizing::new(
+            hex.or_else(|| STANDARD.decode(text).ok())
+                .unwrap_or_default(),
+        );
         let master: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
             KmsError::Internal("master key must be 32 bytes, as base64 or 64 hex digits".into())
         })?;
@@ -54,7 +57,10 @@ impl MasterKey {
         hk.expand(b"qimem/fingerprint/v1", &mut fp)
             .expect("hkdf output length is valid");
         let fingerprint = fp.iter().map(|b| format!("{b:02x}")).collect();
-        MasterKey { seal_key, fingerprint }
+        MasterKey {
+            seal_key,
+            fingerprint,
+        }
     }
 
     /// The public name of this master key.
@@ -90,7 +96,13 @@ impl MasterKeys {
         let cipher = Aes256Gcm::new_from_slice(key.seal_key.as_slice())
             .map_err(|_| KmsError::Internal("seal key length".into()))?;
         let ct = cipher
-            .encrypt(&nonce.into(), Payload { msg: material.expose(), aad: &aad })
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: material.expose(),
+                    aad: &aad,
+                },
+            )
             .map_err(|_| KmsError::Internal("sealing failed".into()))?;
 
         let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ct.len());
@@ -115,7 +127,8 @@ impl MasterKeys {
                     record.id, record.seal_key_id
                 ))
             })?;
-        let corrupt = || KmsError::Internal(format!("sealed record of key {} is corrupt", record.id));
+        let corrupt =
+            || KmsError::Internal(format!("sealed record of key {} is corrupt", record.id));
 
         let (&version, rest) = record.sealed.split_first().ok_or_else(corrupt)?;
         let (nonce, ct) = rest.split_at_checked(NONCE_LEN).ok_or_else(corrupt)?;
@@ -182,7 +195,11 @@ mod tests {
         assert_eq!(rec.seal_key_id, keys.current_fingerprint());
         assert_eq!(rec.sealed.len(), 1 + 12 + 32 + 16);
         let raw: Vec<u8> = (0u8..32).collect();
-        assert!(!rec.sealed.windows(8).any(|w| raw.windows(8).any(|r| r == w)));
+        assert!(
+            !rec.sealed
+                .windows(8)
+                .any(|w| raw.windows(8).any(|r| r == w))
+        );
         assert_eq!(keys.unseal(&rec).unwrap().expose(), raw.as_slice());
     }
 

@@ -4,15 +4,17 @@
 
 use uuid::Uuid;
 
+use crate::Component;
 use crate::bindings::exports::qimem::kms::keys as exported;
 use crate::bindings::qimem::kms::{store as wstore, types as wt};
 use crate::bindings::wasi::config::store as wconfig;
 use crate::config::Settings;
 use crate::error::{KmsError, StoreError};
-use crate::model::{Algorithm, KeyRecord, KeyState, RecordFilter, parse_key_id};
+use crate::model::{
+    Algorithm, AuditEvent, AuditFilter, KeyRecord, KeyState, RecordFilter, parse_key_id,
+};
 use crate::ops::{CreateOptions, Kms};
 use crate::store::Store;
-use crate::Component;
 
 /// The imported `qimem:kms/store`.
 pub struct WitStore;
@@ -74,6 +76,51 @@ impl Store for WitStore {
     fn rotate(&self, current: Uuid, successor: &KeyRecord) -> Result<(), StoreError> {
         wstore::rotate(&current.to_string(), &to_wit_record(successor)).map_err(store_err)
     }
+
+    fn update_state(&self, id: Uuid, expected: KeyState, next: KeyState) -> Result<(), StoreError> {
+        wstore::update_state(&id.to_string(), to_wit_state(expected), to_wit_state(next))
+            .map_err(store_err)
+    }
+
+    fn destroy(&self, id: Uuid, expected: KeyState) -> Result<(), StoreError> {
+        wstore::destroy(&id.to_string(), to_wit_state(expected)).map_err(store_err)
+    }
+
+    fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let event = wstore::AuditEvent {
+            seq: event.seq,
+            at: event.at,
+            action: event.action.clone(),
+            key_id: event.key_id.map(|k| k.to_string()),
+            lineage_id: event.lineage_id.map(|l| l.to_string()),
+            actor: event.actor.clone(),
+            outcome: event.outcome.clone(),
+        };
+        wstore::append_audit(&event).map_err(store_err)
+    }
+
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        let filter = wstore::AuditFilter {
+            key_id: filter.key_id.map(|k| k.to_string()),
+            lineage_id: filter.lineage_id.map(|l| l.to_string()),
+            after: filter.after,
+            limit: filter.limit,
+        };
+        let id = |s: Option<String>| s.and_then(|s| Uuid::try_parse(&s).ok());
+        Ok(wstore::audit(&filter)
+            .map_err(store_err)?
+            .into_iter()
+            .map(|e| AuditEvent {
+                seq: e.seq,
+                at: e.at,
+                action: e.action,
+                key_id: id(e.key_id),
+                lineage_id: id(e.lineage_id),
+                actor: e.actor,
+                outcome: e.outcome,
+            })
+            .collect())
+    }
 }
 
 fn store_err(e: wstore::StoreError) -> StoreError {
@@ -124,7 +171,10 @@ fn from_wit_state(s: wt::KeyState) -> KeyState {
 fn to_wit_labels(labels: &[(String, String)]) -> Vec<wt::Label> {
     labels
         .iter()
-        .map(|(name, value)| wt::Label { name: name.clone(), value: value.clone() })
+        .map(|(name, value)| wt::Label {
+            name: name.clone(),
+            value: value.clone(),
+        })
         .collect()
 }
 
@@ -178,7 +228,10 @@ fn wit_error(e: KmsError) -> wt::Error {
     match e {
         KmsError::NotFound(m) => wt::Error::NotFound(m),
         KmsError::InvalidInput(m) => wt::Error::InvalidInput(m),
-        KmsError::Conflict { message, current_key_id } => wt::Error::Conflict(wt::Conflict {
+        KmsError::Conflict {
+            message,
+            current_key_id,
+        } => wt::Error::Conflict(wt::Conflict {
             message,
             current_key_id: current_key_id.map(|c| c.to_string()),
         }),
@@ -204,7 +257,11 @@ impl exported::Guest for Component {
     fn create(options: exported::CreateOptions) -> Result<wt::KeyInfo, wt::Error> {
         let options = CreateOptions {
             algorithm: options.algorithm.map(from_wit_alg),
-            labels: options.labels.into_iter().map(|l| (l.name, l.value)).collect(),
+            labels: options
+                .labels
+                .into_iter()
+                .map(|l| (l.name, l.value))
+                .collect(),
         };
         with_kms(|kms| kms.create(options).map(|r| info(&r)))
     }
@@ -216,7 +273,11 @@ impl exported::Guest for Component {
     fn list(options: exported::ListOptions) -> Result<exported::KeyPage, wt::Error> {
         with_kms(|kms| {
             let filter = RecordFilter {
-                lineage_id: options.lineage_id.as_deref().map(parse_key_id).transpose()?,
+                lineage_id: options
+                    .lineage_id
+                    .as_deref()
+                    .map(parse_key_id)
+                    .transpose()?,
                 state: options.state.map(from_wit_state),
                 after: options.after.as_deref().map(parse_key_id).transpose()?,
                 limit: options.limit,
@@ -230,18 +291,30 @@ impl exported::Guest for Component {
     }
 
     fn lineage(lineage_id: String) -> Result<Vec<wt::KeyInfo>, wt::Error> {
-        with_kms(|kms| Ok(kms.lineage(parse_key_id(&lineage_id)?)?.iter().map(info).collect()))
+        with_kms(|kms| {
+            Ok(kms
+                .lineage(parse_key_id(&lineage_id)?)?
+                .iter()
+                .map(info)
+                .collect())
+        })
     }
 
     fn encrypt(key: String, plaintext: Vec<u8>, aad: Vec<u8>) -> Result<Vec<u8>, wt::Error> {
         let plaintext = zeroize::Zeroizing::new(plaintext);
-        with_kms(|kms| kms.encrypt(parse_key_id(&key)?, &plaintext, &aad).map(|(env, _)| env))
+        with_kms(|kms| {
+            kms.encrypt(parse_key_id(&key)?, &plaintext, &aad)
+                .map(|(env, _)| env)
+        })
     }
 
     fn decrypt(envelope: Vec<u8>, aad: Vec<u8>) -> Result<Vec<u8>, wt::Error> {
         // The plaintext leaves the component here, so it is handed over
         // as a plain vector; the caller owns it from now on.
-        with_kms(|kms| kms.decrypt(&envelope, &aad).map(|(plain, _)| plain.to_vec()))
+        with_kms(|kms| {
+            kms.decrypt(&envelope, &aad)
+                .map(|(plain, _)| plain.to_vec())
+        })
     }
 
     fn rotate(id: String) -> Result<wt::KeyInfo, wt::Error> {

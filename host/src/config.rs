@@ -72,7 +72,9 @@ impl Config {
         let bind = match get("QIMEM_BIND") {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
             Some(text) => text.trim().parse().map_err(|_| {
-                ConfigError(format!("QIMEM_BIND must be an address like 127.0.0.1:8080, not {text:?}"))
+                ConfigError(format!(
+                    "QIMEM_BIND must be an address like 127.0.0.1:8080, not {text:?}"
+                ))
             })?,
         };
 
@@ -90,7 +92,9 @@ impl Config {
 
         let max_body_bytes = number(&get, "QIMEM_MAX_BODY_BYTES", 1024 * 1024, 1, 64 << 20)?;
         let max_instances = number(&get, "QIMEM_MAX_INSTANCES", 128, 1, 10_000)?;
-        let cache_dir = get("QIMEM_CACHE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from);
+        let cache_dir = get("QIMEM_CACHE_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from);
 
         Ok(Config {
             mode,
@@ -117,9 +121,10 @@ fn master_key_text(
             return Err(ConfigError(format!("set {name} or {file_var}, not both")));
         }
         (Some(text), None) => Zeroizing::new(text),
-        (None, Some(path)) => Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError(format!("{file_var}: cannot read {path}: {e}"))
-        })?),
+        (None, Some(path)) => Zeroizing::new(
+            std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError(format!("{file_var}: cannot read {path}: {e}")))?,
+        ),
         (None, None) => return Ok(None),
     };
     let trimmed = Zeroizing::new(text.trim().to_string());
@@ -166,8 +171,10 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -183,15 +190,30 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable_but_not_the_secret() {
-        let err = config(&[("QIMEM_MODE", "cloud")]).err().unwrap().to_string();
+        let err = config(&[("QIMEM_MODE", "cloud")])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("QIMEM_MODE"));
-        let err = config(&[("QIMEM_BIND", "nowhere")]).err().unwrap().to_string();
+        let err = config(&[("QIMEM_BIND", "nowhere")])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("QIMEM_BIND"));
-        let err = config(&[("QIMEM_MASTER_KEY", "hunter2hunter2")]).err().unwrap().to_string();
+        let err = config(&[("QIMEM_MASTER_KEY", "hunter2hunter2")])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("QIMEM_MASTER_KEY") && !err.contains("hunter2"));
-        let err = config(&[("QIMEM_MAX_BODY_BYTES", "0")]).err().unwrap().to_string();
+        let err = config(&[("QIMEM_MAX_BODY_BYTES", "0")])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("QIMEM_MAX_BODY_BYTES"));
-        let err = config(&[("QIMEM_MODE", "stateful")]).err().unwrap().to_string();
+        let err = config(&[("QIMEM_MODE", "stateful")])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("required in stateful mode"));
     }
 

@@ -40,7 +40,10 @@ fn main() -> ExitCode {
         eprintln!("qimem: configuration error: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("qimem: cannot start the async runtime: {e}");
@@ -62,9 +65,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Mode::Stateful => anyhow::bail!("stateful mode is not available in this build"),
     };
     if config.master_key_generated {
-        tracing::warn!(
-            "no QIMEM_MASTER_KEY set: using a random master key for this process only"
-        );
+        tracing::warn!("no QIMEM_MASTER_KEY set: using a random master key for this process only");
     }
 
     let mut component_config: HashMap<&'static str, Zeroizing<String>> = HashMap::new();
@@ -72,8 +73,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(previous) = &config.master_key_previous {
         component_config.insert("master_key_previous", previous.clone());
     }
-    component_config.insert("max_body_bytes", Zeroizing::new(config.max_body_bytes.to_string()));
-    let shared = Arc::new(Shared { backend, component_config });
+    component_config.insert(
+        "max_body_bytes",
+        Zeroizing::new(config.max_body_bytes.to_string()),
+    );
+    let shared = Arc::new(Shared {
+        backend,
+        component_config,
+    });
 
     let options = RuntimeOptions {
         max_instances: config.max_instances,
@@ -85,11 +92,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
     tracing::info!(
-        mode = match config.mode { Mode::Stateless => "stateless", Mode::Stateful => "stateful" },
+        mode = match config.mode {
+            Mode::Stateless => "stateless",
+            Mode::Stateful => "stateful",
+        },
         "listening on http://{addr}"
     );
 
-    server::serve(listener, runtime, config.max_instances as usize, shutdown_signal()).await;
+    server::serve(
+        listener,
+        runtime,
+        config.max_instances as usize,
+        shutdown_signal(),
+    )
+    .await;
     Ok(())
 }
 
@@ -97,13 +113,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -41,20 +43,25 @@ impl Runtime {
     pub fn new(options: &RuntimeOptions, shared: Arc<Shared>) -> Result<Runtime> {
         let engine = engine(options)?;
         let started = Instant::now();
-        let component = Component::new(&engine, COMPONENT_WASM).map_err(anyhow::Error::from).context("compiling the component")?;
-        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "component ready");
+        let component = Component::new(&engine, COMPONENT_WASM)
+            .map_err(anyhow::Error::from)
+            .context("compiling the component")?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "component ready"
+        );
 
         let mut linker = Linker::<RequestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         let options = Default::default();
-        wasmtime_wasi_http::p2::bindings::http::types::add_to_linker::<_, wasmtime_wasi_http::WasiHttp>(
-            &mut linker,
-            &options,
-            RequestState::http,
-        )?;
+        wasmtime_wasi_http::p2::bindings::http::types::add_to_linker::<
+            _,
+            wasmtime_wasi_http::WasiHttp,
+        >(&mut linker, &options, RequestState::http)?;
         KmsHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |state: &mut RequestState| state)?;
         let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
-            .map_err(anyhow::Error::from).context("the component does not export wasi:http/incoming-handler")?;
+            .map_err(anyhow::Error::from)
+            .context("the component does not export wasi:http/incoming-handler")?;
         Ok(Runtime { pre, shared })
     }
 
@@ -67,7 +74,10 @@ impl Runtime {
         let (state, log) = RequestState::new(self.shared.clone());
         let mut store = Store::new(self.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = self.pre.clone();
 
@@ -76,7 +86,10 @@ impl Runtime {
         let task = tokio::task::spawn(async move {
             let result = async {
                 let proxy = pre.instantiate_async(&mut store).await?;
-                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
             }
             .await;
             drop(store);
@@ -113,6 +126,12 @@ fn engine(options: &RuntimeOptions) -> Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    config.cache(Some(Cache::new(cache).map_err(anyhow::Error::from).context("setting up the compiled-code cache")?));
-    Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")
+    config.cache(Some(
+        Cache::new(cache)
+            .map_err(anyhow::Error::from)
+            .context("setting up the compiled-code cache")?,
+    ));
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("creating the wasmtime engine")
 }

@@ -43,7 +43,9 @@ pub async fn serve(
             let service = service_fn(move |req| {
                 let runtime = runtime.clone();
                 let permits = permits.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&runtime, &permits, req, peer).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(answer(&runtime, &permits, req, peer).await)
+                }
             });
             if let Err(e) = http1::Builder::new()
                 .keep_alive(true)
@@ -93,11 +95,15 @@ async fn answer(
 /// A JSON error response made by the host itself.
 pub fn json_error(status: u16, code: &str, message: &str) -> hyper::Response<HyperOutgoingBody> {
     let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
-    let body = Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync();
+    let body = Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
     let mut resp = hyper::Response::new(body);
     *resp.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, "application/json".parse().expect("valid header"));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        "application/json".parse().expect("valid header"),
+    );
     resp
 }

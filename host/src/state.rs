@@ -41,7 +41,10 @@ impl RequestState {
     /// State for one request, and the pipe its log lines are written to.
     pub fn new(shared: Arc<Shared>) -> (RequestState, MemoryOutputPipe) {
         let log = MemoryOutputPipe::new(LOG_CAPACITY);
-        let wasi = WasiCtx::builder().stdout(log.clone()).stderr(log.clone()).build();
+        let wasi = WasiCtx::builder()
+            .stdout(log.clone())
+            .stderr(log.clone())
+            .build();
         let state = RequestState {
             table: ResourceTable::new(),
             wasi,
@@ -60,25 +63,38 @@ impl RequestState {
 
 impl WasiView for RequestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for RequestState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { hooks: &mut self.hooks, table: &mut self.table, ctx: &mut self.http }
+        WasiHttpCtxView {
+            hooks: &mut self.hooks,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
     }
 }
 
 impl wconfig::Host for RequestState {
     async fn get(&mut self, key: String) -> Result<Option<String>, wconfig::Error> {
-        Ok(self.shared.component_config.get(key.as_str()).map(|v| v.to_string()))
+        Ok(self
+            .shared
+            .component_config
+            .get(key.as_str())
+            .map(|v| v.to_string()))
     }
 
     async fn get_all(&mut self) -> Result<Vec<(String, String)>, wconfig::Error> {
         // Listing everything would hand out the master key to any caller of
         // get-all; the component only ever asks for named values.
-        Err(wconfig::Error::Upstream("get-all is not offered by the QIMEM host".into()))
+        Err(wconfig::Error::Upstream(
+            "get-all is not offered by the QIMEM host".into(),
+        ))
     }
 }
 

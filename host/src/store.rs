@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use qimem_component::error::StoreError;
-use qimem_component::model::{Algorithm, KeyRecord, KeyState, RecordFilter};
+use qimem_component::model::{
+    Algorithm, AuditEvent, AuditFilter, KeyRecord, KeyState, RecordFilter,
+};
 use qimem_component::store::{MemoryStore, Store};
 use uuid::Uuid;
 
@@ -70,6 +72,35 @@ impl Backend {
             Backend::Memory(m) => m.rotate(current, successor),
         }
     }
+
+    async fn update_state(
+        &self,
+        id: Uuid,
+        expected: KeyState,
+        next: KeyState,
+    ) -> Result<(), StoreError> {
+        match self {
+            Backend::Memory(m) => m.update_state(id, expected, next),
+        }
+    }
+
+    async fn destroy(&self, id: Uuid, expected: KeyState) -> Result<(), StoreError> {
+        match self {
+            Backend::Memory(m) => m.destroy(id, expected),
+        }
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        match self {
+            Backend::Memory(m) => m.append_audit(event),
+        }
+    }
+
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        match self {
+            Backend::Memory(m) => m.audit(filter),
+        }
+    }
 }
 
 impl wt::Host for RequestState {}
@@ -90,12 +121,22 @@ impl wit::Host for RequestState {
         Ok(found.as_ref().map(to_wit))
     }
 
-    async fn active(&mut self, lineage_id: String) -> Result<Option<wit::KeyRecord>, wit::StoreError> {
-        let found = self.backend().active(uuid(&lineage_id)?).await.map_err(to_wit_error)?;
+    async fn active(
+        &mut self,
+        lineage_id: String,
+    ) -> Result<Option<wit::KeyRecord>, wit::StoreError> {
+        let found = self
+            .backend()
+            .active(uuid(&lineage_id)?)
+            .await
+            .map_err(to_wit_error)?;
         Ok(found.as_ref().map(to_wit))
     }
 
-    async fn list(&mut self, filter: wit::RecordFilter) -> Result<Vec<wit::KeyRecord>, wit::StoreError> {
+    async fn list(
+        &mut self,
+        filter: wit::RecordFilter,
+    ) -> Result<Vec<wit::KeyRecord>, wit::StoreError> {
         let filter = RecordFilter {
             lineage_id: filter.lineage_id.as_deref().map(uuid).transpose()?,
             state: filter.state.map(from_wit_state),
@@ -106,8 +147,15 @@ impl wit::Host for RequestState {
         Ok(records.iter().map(to_wit).collect())
     }
 
-    async fn lineage(&mut self, lineage_id: String) -> Result<Vec<wit::KeyRecord>, wit::StoreError> {
-        let records = self.backend().lineage(uuid(&lineage_id)?).await.map_err(to_wit_error)?;
+    async fn lineage(
+        &mut self,
+        lineage_id: String,
+    ) -> Result<Vec<wit::KeyRecord>, wit::StoreError> {
+        let records = self
+            .backend()
+            .lineage(uuid(&lineage_id)?)
+            .await
+            .map_err(to_wit_error)?;
         Ok(records.iter().map(to_wit).collect())
     }
 
@@ -117,7 +165,72 @@ impl wit::Host for RequestState {
         successor: wit::KeyRecord,
     ) -> Result<(), wit::StoreError> {
         let successor = from_wit(successor)?;
-        self.backend().rotate(uuid(&current)?, &successor).await.map_err(to_wit_error)
+        self.backend()
+            .rotate(uuid(&current)?, &successor)
+            .await
+            .map_err(to_wit_error)
+    }
+
+    async fn update_state(
+        &mut self,
+        id: String,
+        expected: wt::KeyState,
+        next: wt::KeyState,
+    ) -> Result<(), wit::StoreError> {
+        let (expected, next) = (from_wit_state(expected), from_wit_state(next));
+        self.backend()
+            .update_state(uuid(&id)?, expected, next)
+            .await
+            .map_err(to_wit_error)
+    }
+
+    async fn destroy(&mut self, id: String, expected: wt::KeyState) -> Result<(), wit::StoreError> {
+        let expected = from_wit_state(expected);
+        self.backend()
+            .destroy(uuid(&id)?, expected)
+            .await
+            .map_err(to_wit_error)
+    }
+
+    async fn append_audit(&mut self, event: wit::AuditEvent) -> Result<(), wit::StoreError> {
+        let event = AuditEvent {
+            seq: event.seq,
+            at: event.at,
+            action: event.action,
+            key_id: event.key_id.as_deref().map(uuid).transpose()?,
+            lineage_id: event.lineage_id.as_deref().map(uuid).transpose()?,
+            actor: event.actor,
+            outcome: event.outcome,
+        };
+        self.backend()
+            .append_audit(&event)
+            .await
+            .map_err(to_wit_error)
+    }
+
+    async fn audit(
+        &mut self,
+        filter: wit::AuditFilter,
+    ) -> Result<Vec<wit::AuditEvent>, wit::StoreError> {
+        let filter = AuditFilter {
+            key_id: filter.key_id.as_deref().map(uuid).transpose()?,
+            lineage_id: filter.lineage_id.as_deref().map(uuid).transpose()?,
+            after: filter.after,
+            limit: filter.limit,
+        };
+        let events = self.backend().audit(&filter).await.map_err(to_wit_error)?;
+        Ok(events
+            .into_iter()
+            .map(|e| wit::AuditEvent {
+                seq: e.seq,
+                at: e.at,
+                action: e.action,
+                key_id: e.key_id.map(|k| k.to_string()),
+                lineage_id: e.lineage_id.map(|l| l.to_string()),
+                actor: e.actor,
+                outcome: e.outcome,
+            })
+            .collect())
     }
 }
 
@@ -180,7 +293,10 @@ fn to_wit(r: &KeyRecord) -> wit::KeyRecord {
         labels: r
             .labels
             .iter()
-            .map(|(name, value)| wt::Label { name: name.clone(), value: value.clone() })
+            .map(|(name, value)| wt::Label {
+                name: name.clone(),
+                value: value.clone(),
+            })
             .collect(),
         sealed_material: r.sealed.clone(),
         seal_key_id: r.seal_key_id.clone(),

@@ -20,7 +20,10 @@ pub const TEST_MASTER_KEY: &str = "q1m3mTESTmasterKEYq1m3mTESTmasterKEYq1m3mTE="
 pub fn host_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/qimem
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target profile directory");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target profile directory");
     let bin = dir.join("qimem");
     assert!(
         bin.exists(),
@@ -33,7 +36,10 @@ pub fn host_binary() -> PathBuf {
 /// Where the tests keep wasmtime's compiled-code cache.
 fn cache_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(|d| d.parent()).expect("target dir").join("qimem-test-cache")
+    exe.parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .join("qimem-test-cache")
 }
 
 /// A running host process.
@@ -71,7 +77,10 @@ impl Host {
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
-        for (stream, tx) in [(Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(tx)), (Box::new(stderr), None)] {
+        for (stream, tx) in [
+            (Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(tx)),
+            (Box::new(stderr), None),
+        ] {
             let lines = lines.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -98,18 +107,32 @@ impl Host {
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
-        Host { child, base: format!("http://{addr}"), lines, agent }
+        Host {
+            child,
+            base: format!("http://{addr}"),
+            lines,
+            agent,
+        }
     }
 
     /// Send `body` (JSON text) with `content_type`; returns status and JSON.
-    pub fn send(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> (u16, Value) {
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> (u16, Value) {
         let url = format!("{}{}", self.base, path);
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
         }
         let request = builder.body(body.to_vec()).expect("request");
-        let mut resp = self.agent.run(request).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let mut resp = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         let json = serde_json::from_str(&text)
@@ -119,7 +142,12 @@ impl Host {
 
     /// POST a JSON value.
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.send("POST", path, Some("application/json"), body.to_string().as_bytes())
+        self.send(
+            "POST",
+            path,
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
     }
 
     /// GET a path.
@@ -153,7 +181,9 @@ impl Drop for Host {
 fn listening_address(line: &str) -> Option<String> {
     let json: Value = serde_json::from_str(line).ok()?;
     let message = json["fields"]["message"].as_str()?;
-    message.strip_prefix("listening on http://").map(str::to_string)
+    message
+        .strip_prefix("listening on http://")
+        .map(str::to_string)
 }
 
 /// Run the host with `env` and expect it to exit at once; returns its exit
@@ -166,5 +196,8 @@ pub fn run_to_exit(env: &[(&str, &str)]) -> (ExitStatus, String) {
         .stdin(Stdio::null())
         .output()
         .expect("run qimem");
-    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -4,7 +4,7 @@
 //! Routes (each also under `/v1/`, except the health routes):
 //! `POST /keys`, `GET /keys`, `GET /keys/{id}`, `GET /keys/{id}/lineage`,
 //! `POST /keys/{id}/rotate`, `POST /encrypt`, `POST /decrypt`,
-//! `POST /rotate`; and `GET /health`, `/ready`, `/live`,
+//! `POST /rotate`, `GET /audit`; and `GET /health`, `/ready`, `/live`,
 //! `/v1/security/health`.
 
 use serde::de::DeserializeOwned;
@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::json::{self, CreateBody, DecryptBody, EncryptBody, RotateBody};
 use crate::error::KmsError;
-use crate::model::{Algorithm, KeyState, RecordFilter, parse_key_id};
-use crate::ops::{CreateOptions, Kms};
+use crate::model::{Algorithm, AuditFilter, KeyState, RecordFilter, parse_key_id};
+use crate::ops::{CreateOptions, Kms, MAX_PAGE};
 use crate::seal::MasterKeys;
 use crate::store::Store;
 
@@ -59,12 +59,18 @@ impl Response {
             KmsError::Internal(_) => "internal error".to_string(),
             other => other.to_string(),
         };
-        Response { status, body: json::error_body(code, &message, current) }
+        Response {
+            status,
+            body: json::error_body(code, &message, current),
+        }
     }
 
     /// A response with an HTTP-level error code of its own.
     pub fn plain_error(status: u16, code: &str, message: &str) -> Response {
-        Response { status, body: json::error_body(code, message, None) }
+        Response {
+            status,
+            body: json::error_body(code, message, None),
+        }
     }
 }
 
@@ -79,14 +85,21 @@ pub struct Context<'a, S: Store + ?Sized> {
 
 /// Route and answer one request.
 pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Response {
-    let path = req.path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(req.path);
+    let path = req
+        .path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(req.path);
     match path {
         "/health" | "/ready" => return health(ctx, req),
         "/live" => return only_get(req, || Response::ok(200, json!({ "status": "ok" }))),
         "/v1/security/health" => return security_health(ctx, req),
         _ => {}
     }
-    let route = path.strip_prefix("/v1").filter(|r| r.starts_with('/')).unwrap_or(path);
+    let route = path
+        .strip_prefix("/v1")
+        .filter(|r| r.starts_with('/'))
+        .unwrap_or(path);
     let segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
 
     let keys = match ctx.keys {
@@ -114,8 +127,9 @@ pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Res
         ("POST", ["keys", id, "rotate"]) => rotate(&kms, id),
         ("POST", ["encrypt"]) => encrypt(&kms, req),
         ("POST", ["decrypt"]) => decrypt(&kms, req),
+        ("GET", ["audit"]) => audit(&kms, req),
         ("POST", ["rotate"]) => body::<RotateBody>(req).and_then(|b| rotate(&kms, &b.key_id)),
-        (_, ["keys" | "encrypt" | "decrypt" | "rotate"])
+        (_, ["keys" | "encrypt" | "decrypt" | "rotate" | "audit"])
         | (_, ["keys", _] | ["keys", _, "lineage" | "rotate"]) => {
             return Response::plain_error(405, "method_not_allowed", "method not allowed");
         }
@@ -132,7 +146,12 @@ pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Res
 /// Whether a `content-type` is JSON; an absent one is taken as JSON.
 fn is_json(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|ct| {
-        let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         media == "application/json" || media.ends_with("+json")
     })
 }
@@ -149,7 +168,10 @@ fn health<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Respons
     only_get(req, || {
         let mut checks = serde_json::Map::new();
         if let Err(err) = ctx.store.ping() {
-            checks.insert("database".into(), Value::String(KmsError::from(err).to_string()));
+            checks.insert(
+                "database".into(),
+                Value::String(KmsError::from(err).to_string()),
+            );
         }
         if let Err(err) = ctx.keys {
             checks.insert("master_key".into(), Value::String(err.to_string()));
@@ -187,7 +209,11 @@ fn security_health<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -
 
 /// Parse a JSON body; an empty body parses as `{}` when `T` allows it.
 fn body<T: DeserializeOwned>(req: &Request<'_>) -> Result<T, KmsError> {
-    let bytes = if req.body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { req.body };
+    let bytes = if req.body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        req.body
+    };
     serde_json::from_slice(bytes).map_err(|e| {
         // serde's message names the field and position, never the value
         // when the shape is wrong; data errors only echo what was sent.
@@ -208,7 +234,10 @@ fn create<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Resp
             })
         })
         .transpose()?;
-    let record = kms.create(CreateOptions { algorithm, labels: body.labels.into_iter().collect() })?;
+    let record = kms.create(CreateOptions {
+        algorithm,
+        labels: body.labels.into_iter().collect(),
+    })?;
     Ok(Response::ok(201, json::key(&record)))
 }
 
@@ -216,11 +245,7 @@ fn list<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Respon
     let mut filter = RecordFilter::default();
     for (name, value) in form_urlencoded::parse(req.query.as_bytes()) {
         match &*name {
-            "limit" => {
-                filter.limit = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    KmsError::InvalidInput("limit must be a whole number from 1 to 1000".into())
-                })?;
-            }
+            "limit" => filter.limit = parse_limit(&value)?,
             "after" => filter.after = Some(parse_key_id(&value)?),
             "lineage_id" => filter.lineage_id = Some(parse_key_id(&value)?),
             "state" => {
@@ -231,7 +256,9 @@ fn list<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Respon
                 })?);
             }
             other => {
-                return Err(KmsError::InvalidInput(format!("unknown query parameter {other}")));
+                return Err(KmsError::InvalidInput(format!(
+                    "unknown query parameter {other}"
+                )));
             }
         }
     }
@@ -241,6 +268,41 @@ fn list<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Respon
         200,
         json!({ "keys": keys, "next": page.next.map(|n| n.to_string()) }),
     ))
+}
+
+fn audit<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Response, KmsError> {
+    let mut filter = AuditFilter::default();
+    for (name, value) in form_urlencoded::parse(req.query.as_bytes()) {
+        match &*name {
+            "limit" => filter.limit = parse_limit(&value)?,
+            "after" => {
+                filter.after = Some(value.parse().map_err(|_| {
+                    KmsError::InvalidInput("after must be an event sequence number".into())
+                })?);
+            }
+            "key_id" => filter.key_id = Some(parse_key_id(&value)?),
+            "lineage_id" => filter.lineage_id = Some(parse_key_id(&value)?),
+            other => {
+                return Err(KmsError::InvalidInput(format!(
+                    "unknown query parameter {other}"
+                )));
+            }
+        }
+    }
+    let events = kms.audit_trail(filter)?;
+    let next = events.last().map(|e| e.seq);
+    let events: Vec<Value> = events.iter().map(json::audit_event).collect();
+    Ok(Response::ok(200, json!({ "events": events, "next": next })))
+}
+
+fn parse_limit(value: &str) -> Result<u32, KmsError> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE).contains(n))
+        .ok_or_else(|| {
+            KmsError::InvalidInput(format!("limit must be a whole number from 1 to {MAX_PAGE}"))
+        })
 }
 
 fn lineage<S: Store + ?Sized>(kms: &Kms<'_, S>, id: &str) -> Result<Response, KmsError> {
@@ -253,7 +315,10 @@ fn lineage<S: Store + ?Sized>(kms: &Kms<'_, S>, id: &str) -> Result<Response, Km
     };
     let versions = kms.lineage(lineage_id)?;
     let keys: Vec<Value> = versions.iter().map(json::key).collect();
-    Ok(Response::ok(200, json!({ "lineage_id": lineage_id.to_string(), "keys": keys })))
+    Ok(Response::ok(
+        200,
+        json!({ "lineage_id": lineage_id.to_string(), "keys": keys }),
+    ))
 }
 
 fn rotate<S: Store + ?Sized>(kms: &Kms<'_, S>, id: &str) -> Result<Response, KmsError> {
@@ -273,7 +338,11 @@ fn encrypt<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Res
             ));
         }
     };
-    let aad = body.aad_b64.as_deref().map(|a| json::b64("aad_b64", a)).transpose()?;
+    let aad = body
+        .aad_b64
+        .as_deref()
+        .map(|a| json::b64("aad_b64", a))
+        .transpose()?;
 
     let (envelope, record) = kms.encrypt(key, &plaintext, aad.as_deref().unwrap_or_default())?;
     Ok(Response::ok(
@@ -287,14 +356,26 @@ fn decrypt<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Res
     let as_base64 = match body.output.as_deref() {
         None | Some("text") => false,
         Some("base64") => true,
-        Some(_) => return Err(KmsError::InvalidInput("output must be text or base64".into())),
+        Some(_) => {
+            return Err(KmsError::InvalidInput(
+                "output must be text or base64".into(),
+            ));
+        }
     };
     let envelope = json::b64("input", &body.input)?;
-    let aad = body.aad_b64.as_deref().map(|a| json::b64("aad_b64", a)).transpose()?;
+    let aad = body
+        .aad_b64
+        .as_deref()
+        .map(|a| json::b64("aad_b64", a))
+        .transpose()?;
 
     let (plaintext, record) = kms.decrypt(&envelope, aad.as_deref().unwrap_or_default())?;
     let key_id = record.id.to_string();
-    let text = if as_base64 { None } else { std::str::from_utf8(&plaintext).ok() };
+    let text = if as_base64 {
+        None
+    } else {
+        std::str::from_utf8(&plaintext).ok()
+    };
     Ok(Response::ok(
         200,
         match text {

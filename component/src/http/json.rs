@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::KmsError;
-use crate::model::KeyRecord;
+use crate::model::{AuditEvent, KeyRecord};
 
 /// `POST /keys`: every field optional; QIMEM 1.x clients send `{}`.
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +85,19 @@ pub fn key(record: &KeyRecord) -> Value {
         "algorithm": record.algorithm.name(),
         "created_at": rfc3339(record.created_at),
         "labels": labels,
+    })
+}
+
+/// An audit event as the API shows it.
+pub fn audit_event(event: &AuditEvent) -> Value {
+    json!({
+        "seq": event.seq,
+        "at": rfc3339(event.at),
+        "action": event.action,
+        "key_id": event.key_id.map(|k| k.to_string()),
+        "lineage_id": event.lineage_id.map(|l| l.to_string()),
+        "actor": event.actor,
+        "outcome": event.outcome,
     })
 }
 

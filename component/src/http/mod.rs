@@ -7,8 +7,7 @@ pub mod json;
 use crate::Component;
 use crate::bindings::exports::wasi::http::incoming_handler::Guest;
 use crate::bindings::wasi::http::types::{
-    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse,
-    ResponseOutparam,
+    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use crate::bindings::wasi::io::streams::StreamError;
 use crate::wit::{WitStore, settings};
@@ -62,7 +61,10 @@ fn answer(request: IncomingRequest) -> api::Response {
         api::Response::plain_error(
             413,
             "payload_too_large",
-            &format!("request body is larger than {} bytes", settings.max_body_bytes),
+            &format!(
+                "request body is larger than {} bytes",
+                settings.max_body_bytes
+            ),
         )
     };
     if declared_len.is_some_and(|n| n > settings.max_body_bytes as u64) {
@@ -76,7 +78,10 @@ fn answer(request: IncomingRequest) -> api::Response {
         }
     };
 
-    let ctx = api::Context { store: &WitStore, keys: settings.keys.as_ref() };
+    let ctx = api::Context {
+        store: &WitStore,
+        keys: settings.keys.as_ref(),
+    };
     let req = api::Request {
         method: &method,
         path,
@@ -117,7 +122,10 @@ fn send(out: ResponseOutparam, response: &api::Response) {
     let body = serde_json::to_vec(&response.body).unwrap_or_else(|_| b"{}".to_vec());
     let headers = Fields::from_list(&[
         ("content-type".to_string(), b"application/json".to_vec()),
-        ("content-length".to_string(), body.len().to_string().into_bytes()),
+        (
+            "content-length".to_string(),
+            body.len().to_string().into_bytes(),
+        ),
     ])
     .unwrap_or_else(|_| Fields::new());
     let resp = OutgoingResponse::new(headers);

@@ -42,6 +42,7 @@ impl<S: Store + ?Sized> Kms<'_, S> {
         };
         self.keys.seal(&mut record, &material)?;
         self.store.insert(&record)?;
+        self.audit("created", &record);
 
         crate::log::info(format_args!(
             "created key_id={} lineage_id={} algorithm={}",
@@ -56,7 +57,9 @@ impl<S: Store + ?Sized> Kms<'_, S> {
 /// Sort labels by name and refuse duplicates and oversized ones.
 fn check_labels(mut labels: Vec<(String, String)>) -> Result<Vec<(String, String)>, KmsError> {
     if labels.len() > MAX_LABELS {
-        return Err(KmsError::InvalidInput(format!("at most {MAX_LABELS} labels")));
+        return Err(KmsError::InvalidInput(format!(
+            "at most {MAX_LABELS} labels"
+        )));
     }
     for (name, value) in &labels {
         if name.is_empty() || name.len() > MAX_LABEL_LEN || value.len() > MAX_LABEL_LEN {
@@ -93,6 +96,20 @@ mod tests {
         assert_eq!(key.seal_key_id, keys.current_fingerprint());
         assert_eq!(store.get(key.id).unwrap(), Some(key.clone()));
         assert_eq!(keys.unseal(&key).unwrap().len(), 32);
+
+        let trail = store.audit(&Default::default()).unwrap();
+        assert!(trail.is_empty(), "limit 0 reads nothing");
+        let filter = crate::model::AuditFilter {
+            limit: 10,
+            ..Default::default()
+        };
+        let trail = store.audit(&filter).unwrap();
+        assert_eq!(trail.len(), 1);
+        assert_eq!(
+            (trail[0].action.as_str(), trail[0].key_id),
+            ("created", Some(key.id))
+        );
+        assert_eq!(trail[0].actor, "anonymous");
     }
 
     #[test]
@@ -103,16 +120,25 @@ mod tests {
 
         let labels = vec![("team".into(), "a".into()), ("env".into(), "prod".into())];
         let key = kms
-            .create(CreateOptions { labels, algorithm: Some(Algorithm::Aes256Siv) })
+            .create(CreateOptions {
+                labels,
+                algorithm: Some(Algorithm::Aes256Siv),
+            })
             .unwrap();
         assert_eq!(key.labels[0].0, "env");
         assert_eq!(keys.unseal(&key).unwrap().len(), 64);
 
         let dup = vec![("a".into(), "1".into()), ("a".into(), "2".into())];
-        let err = kms.create(CreateOptions { labels: dup, algorithm: None });
+        let err = kms.create(CreateOptions {
+            labels: dup,
+            algorithm: None,
+        });
         assert!(matches!(err, Err(KmsError::InvalidInput(_))));
         let empty = vec![(String::new(), "1".into())];
-        let err = kms.create(CreateOptions { labels: empty, algorithm: None });
+        let err = kms.create(CreateOptions {
+            labels: empty,
+            algorithm: None,
+        });
         assert!(matches!(err, Err(KmsError::InvalidInput(_))));
     }
 

@@ -18,7 +18,10 @@ impl<S: Store + ?Sized> Kms<'_, S> {
         aad: &[u8],
     ) -> Result<(Zeroizing<Vec<u8>>, KeyRecord), KmsError> {
         let parsed = envelope::parse(envelope)?;
-        let record = self.store.get(parsed.key_id)?.ok_or(KmsError::DecryptionFailed)?;
+        let record = self
+            .store
+            .get(parsed.key_id)?
+            .ok_or(KmsError::DecryptionFailed)?;
         ensure_usable(&record)?;
         if record.algorithm != parsed.algorithm {
             return Err(KmsError::DecryptionFailed);
@@ -60,10 +63,19 @@ mod tests {
         let key = kms.create(CreateOptions::default()).unwrap();
         let (env, _) = kms.encrypt(key.id, b"data", b"ctx").unwrap();
 
-        assert_eq!(kms.decrypt(&env, b"").err(), Some(KmsError::DecryptionFailed));
-        assert_eq!(kms.decrypt(b"garbage", b"").err(), Some(KmsError::DecryptionFailed));
+        assert_eq!(
+            kms.decrypt(&env, b"").err(),
+            Some(KmsError::DecryptionFailed)
+        );
+        assert_eq!(
+            kms.decrypt(b"garbage", b"").err(),
+            Some(KmsError::DecryptionFailed)
+        );
         let other = MemoryStore::new();
         let elsewhere = Kms::new(&other, &keys);
-        assert_eq!(elsewhere.decrypt(&env, b"ctx").err(), Some(KmsError::DecryptionFailed));
+        assert_eq!(
+            elsewhere.decrypt(&env, b"ctx").err(),
+            Some(KmsError::DecryptionFailed)
+        );
     }
 }

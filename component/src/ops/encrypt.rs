@@ -30,9 +30,10 @@ impl<S: Store + ?Sized> Kms<'_, S> {
     pub(crate) fn encryption_key(&self, key: Uuid) -> Result<KeyRecord, KmsError> {
         let record = match self.store.get(key)? {
             Some(record) => record,
-            None => self.store.active(key)?.ok_or_else(|| {
-                KmsError::NotFound(format!("no key or lineage {key}"))
-            })?,
+            None => self
+                .store
+                .active(key)?
+                .ok_or_else(|| KmsError::NotFound(format!("no key or lineage {key}")))?,
         };
         match record.state {
             KeyState::Active => Ok(record),
@@ -74,7 +75,10 @@ mod tests {
         let v2 = kms.rotate(v1.id).unwrap();
 
         match kms.encrypt(v1.id, b"x", b"") {
-            Err(KmsError::Conflict { message, current_key_id }) => {
+            Err(KmsError::Conflict {
+                message,
+                current_key_id,
+            }) => {
                 assert_eq!(current_key_id, Some(v2.id));
                 assert!(message.contains(&v2.id.to_string()));
             }

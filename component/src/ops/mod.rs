@@ -4,6 +4,8 @@ mod create;
 mod decrypt;
 mod encrypt;
 mod read;
+
+pub use self::read::MAX_PAGE;
 mod rotate;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,21 +14,60 @@ use uuid::Uuid;
 
 pub use self::create::CreateOptions;
 use crate::error::KmsError;
-use crate::model::{KeyRecord, KeyState};
+use crate::model::{AuditEvent, KeyRecord, KeyState};
 use crate::seal::MasterKeys;
 use crate::secret::fill_random;
 use crate::store::Store;
+
+/// The actor recorded when no caller identity is known.
+pub const ANONYMOUS: &str = "anonymous";
 
 /// The key logic bound to one store and one set of master keys.
 pub struct Kms<'a, S: Store + ?Sized> {
     store: &'a S,
     keys: &'a MasterKeys,
+    actor: String,
 }
 
 impl<'a, S: Store + ?Sized> Kms<'a, S> {
     /// Key logic over `store`, sealing under `keys`.
     pub fn new(store: &'a S, keys: &'a MasterKeys) -> Self {
-        Kms { store, keys }
+        Kms {
+            store,
+            keys,
+            actor: ANONYMOUS.to_string(),
+        }
+    }
+
+    /// The same key logic acting for `actor` (recorded in the audit trail).
+    pub fn with_actor(mut self, actor: &str) -> Self {
+        self.actor = actor.to_string();
+        self
+    }
+
+    /// Who the operations are recorded as.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// Record a lifecycle event. The operation has already taken effect, so
+    /// a failure to record it is logged, not returned.
+    fn audit(&self, action: &str, record: &KeyRecord) {
+        let event = AuditEvent {
+            seq: 0,
+            at: now_ms(),
+            action: action.to_string(),
+            key_id: Some(record.id),
+            lineage_id: Some(record.lineage_id),
+            actor: self.actor.clone(),
+            outcome: "success".to_string(),
+        };
+        if let Err(e) = self.store.append_audit(&event) {
+            crate::log::error(format_args!(
+                "audit event {action} for key_id={} not recorded: {e:?}",
+                record.id
+            ));
+        }
     }
 
     /// The store, for health checks.
@@ -43,7 +84,12 @@ impl<'a, S: Store + ?Sized> Kms<'a, S> {
 
     /// The conflict error for using a key that is no longer active.
     fn not_active(&self, record: &KeyRecord, what: &str) -> KmsError {
-        let current = self.store.active(record.lineage_id).ok().flatten().map(|r| r.id);
+        let current = self
+            .store
+            .active(record.lineage_id)
+            .ok()
+            .flatten()
+            .map(|r| r.id);
         let tail = match current {
             Some(c) => format!("; the current key of its lineage is {c}"),
             None => String::new(),

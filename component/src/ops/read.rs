@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::Kms;
 use crate::error::KmsError;
-use crate::model::{KeyRecord, RecordFilter, RecordPage};
+use crate::model::{AuditEvent, AuditFilter, KeyRecord, RecordFilter, RecordPage};
 use crate::store::Store;
 
 /// Largest page a caller may ask for.
@@ -24,12 +24,17 @@ impl<S: Store + ?Sized> Kms<'_, S> {
         let limit = match filter.limit {
             0 => DEFAULT_PAGE,
             n if n > MAX_PAGE => {
-                return Err(KmsError::InvalidInput(format!("limit must be 1 to {MAX_PAGE}")));
+                return Err(KmsError::InvalidInput(format!(
+                    "limit must be 1 to {MAX_PAGE}"
+                )));
             }
             n => n,
         };
         // Ask for one more than the page to learn whether another follows.
-        let mut records = self.store.list(&RecordFilter { limit: limit + 1, ..filter })?;
+        let mut records = self.store.list(&RecordFilter {
+            limit: limit + 1,
+            ..filter
+        })?;
         let next = if records.len() > limit as usize {
             records.truncate(limit as usize);
             records.last().map(|r| r.id)
@@ -39,11 +44,27 @@ impl<S: Store + ?Sized> Kms<'_, S> {
         Ok(RecordPage { records, next })
     }
 
+    /// A page of the audit trail, oldest first.
+    pub fn audit_trail(&self, filter: AuditFilter) -> Result<Vec<AuditEvent>, KmsError> {
+        let limit = match filter.limit {
+            0 => DEFAULT_PAGE,
+            n if n > MAX_PAGE => {
+                return Err(KmsError::InvalidInput(format!(
+                    "limit must be 1 to {MAX_PAGE}"
+                )));
+            }
+            n => n,
+        };
+        Ok(self.store.audit(&AuditFilter { limit, ..filter })?)
+    }
+
     /// Every version of a lineage, oldest first.
     pub fn lineage(&self, lineage_id: Uuid) -> Result<Vec<KeyRecord>, KmsError> {
         let versions = self.store.lineage(lineage_id)?;
         if versions.is_empty() {
-            return Err(KmsError::NotFound(format!("lineage {lineage_id} not found")));
+            return Err(KmsError::NotFound(format!(
+                "lineage {lineage_id} not found"
+            )));
         }
         Ok(versions)
     }
@@ -69,7 +90,13 @@ mod tests {
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page = kms.list(RecordFilter { after, limit: 3, ..Default::default() }).unwrap();
+            let page = kms
+                .list(RecordFilter {
+                    after,
+                    limit: 3,
+                    ..Default::default()
+                })
+                .unwrap();
             assert!(page.records.len() <= 3);
             seen.extend(page.records.iter().map(|r| r.id));
             match page.next {
@@ -85,9 +112,18 @@ mod tests {
         let store = MemoryStore::new();
         let keys = master_keys();
         let kms = Kms::new(&store, &keys);
-        let filter = RecordFilter { limit: MAX_PAGE + 1, ..Default::default() };
+        let filter = RecordFilter {
+            limit: MAX_PAGE + 1,
+            ..Default::default()
+        };
         assert!(matches!(kms.list(filter), Err(KmsError::InvalidInput(_))));
-        assert!(matches!(kms.get(Uuid::from_u128(5)), Err(KmsError::NotFound(_))));
-        assert!(matches!(kms.lineage(Uuid::from_u128(5)), Err(KmsError::NotFound(_))));
+        assert!(matches!(
+            kms.get(Uuid::from_u128(5)),
+            Err(KmsError::NotFound(_))
+        ));
+        assert!(matches!(
+            kms.lineage(Uuid::from_u128(5)),
+            Err(KmsError::NotFound(_))
+        ));
     }
 }

@@ -49,6 +49,7 @@ impl<S: Store + ?Sized> Kms<'_, S> {
             Err(other) => return Err(other.into()),
         }
 
+        self.audit("rotated", &successor);
         crate::log::info(format_args!(
             "rotated key_id={} to new_key_id={}",
             id, successor.id
@@ -79,7 +80,11 @@ mod tests {
         let states: Vec<_> = lineage.iter().map(|r| (r.version, r.state)).collect();
         assert_eq!(
             states,
-            vec![(1, KeyState::Retired), (2, KeyState::Retired), (3, KeyState::Active)]
+            vec![
+                (1, KeyState::Retired),
+                (2, KeyState::Retired),
+                (3, KeyState::Active)
+            ]
         );
     }
 
@@ -92,7 +97,10 @@ mod tests {
         let v2 = kms.rotate(v1.id).unwrap();
 
         match kms.rotate(v1.id) {
-            Err(KmsError::Conflict { current_key_id, message }) => {
+            Err(KmsError::Conflict {
+                current_key_id,
+                message,
+            }) => {
                 assert_eq!(current_key_id, Some(v2.id));
                 assert!(message.contains("retired"));
             }

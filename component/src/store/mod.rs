@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 pub use self::memory::MemoryStore;
 use crate::error::StoreError;
-use crate::model::{KeyRecord, RecordFilter};
+use crate::model::{AuditEvent, AuditFilter, KeyRecord, KeyState, RecordFilter};
 
 /// Storage of sealed key records. Implementations never see key material.
 pub trait Store {
@@ -32,4 +32,17 @@ pub trait Store {
     /// Atomically retire `current` (which must be active) and insert
     /// `successor`; otherwise `Conflict` with the lineage's active key.
     fn rotate(&self, current: Uuid, successor: &KeyRecord) -> Result<(), StoreError>;
+
+    /// Move `id` from `expected` to `next`; `Conflict` if it is not in
+    /// `expected`, or if `next` is active and the lineage has an active key.
+    fn update_state(&self, id: Uuid, expected: KeyState, next: KeyState) -> Result<(), StoreError>;
+
+    /// Erase `id`'s sealed material and mark it destroyed, if in `expected`.
+    fn destroy(&self, id: Uuid, expected: KeyState) -> Result<(), StoreError>;
+
+    /// Append an audit event (its `seq` is assigned by the store).
+    fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Audit events matching `filter`, oldest first.
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
 }
