@@ -80,7 +80,7 @@ impl Config {
 
         let (master_key, master_key_generated) = match master_key_text(&get, "QIMEM_MASTER_KEY")? {
             Some(key) => (key, false),
-            None if mode == Mode::Stateless => (generate_master_key()?, true),
+            None if mode == Mode::Stateless => (random_master_key()?, true),
             None => {
                 return Err(ConfigError(
                     "QIMEM_MASTER_KEY (or QIMEM_MASTER_KEY_FILE) is required in stateful mode"
@@ -139,7 +139,8 @@ fn master_key_text(
     Ok(Some(trimmed))
 }
 
-fn generate_master_key() -> Result<Zeroizing<String>, ConfigError> {
+/// A fresh random master key, base64.
+pub fn random_master_key() -> Result<Zeroizing<String>, ConfigError> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     getrandom::fill(bytes.as_mut_slice())
         .map_err(|_| ConfigError("the system random source failed".into()))?;

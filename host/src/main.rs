@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
 use crate::config::{Config, Mode};
@@ -28,7 +29,53 @@ use crate::runtime::{Runtime, RuntimeOptions};
 use crate::state::Shared;
 use crate::store::Backend;
 
+/// QIMEM key-management service.
+///
+/// Configuration comes from the environment (QIMEM_MODE, QIMEM_BIND,
+/// QIMEM_MASTER_KEY, ...); see the README for the full table.
+#[derive(Parser)]
+#[command(name = "qimem", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Print a fresh random master key (base64) for QIMEM_MASTER_KEY.
+    GenMasterKey,
+}
+
 fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve_main(),
+        Command::GenMasterKey => gen_master_key(),
+    }
+}
+
+fn gen_master_key() -> ExitCode {
+    match config::random_master_key() {
+        Ok(key) => {
+            println!("{}", key.as_str());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("qimem: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
