@@ -222,3 +222,53 @@ mod tests {
         }
     }
 }
+#[cfg(test)]
+mod worked_example {
+    //! `docs/envelope.md` carries a worked example; its bytes must be the
+    //! bytes this code produces.
+
+    use super::*;
+
+    const DOC: &str = include_str!("../../docs/envelope.md");
+
+    /// The value after `label` on its line in the document.
+    fn field(label: &str) -> String {
+        DOC.lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .unwrap_or_else(|| panic!("{label} missing from docs/envelope.md"))
+            .trim()
+            .trim_matches('"')
+            .to_string()
+    }
+
+    #[test]
+    fn the_documented_example_matches_byte_for_byte() {
+        let key = hex::decode(field("key (hex):")).unwrap();
+        let key = KeyMaterial::from_bytes(Zeroizing::new(key));
+        let id = Uuid::parse_str(&field("key id:")).unwrap();
+        let nonce = hex::decode(field("nonce (hex):")).unwrap();
+        let aad = field("associated data:");
+        let plaintext = field("plaintext:");
+
+        let env = encrypt_with_nonce(
+            Algorithm::Aes256Gcm,
+            &key,
+            id,
+            &nonce,
+            aad.as_bytes(),
+            plaintext.as_bytes(),
+        )
+        .unwrap();
+        let documented = field("envelope (hex):").replace(' ', "");
+        assert_eq!(hex::encode(&env), documented);
+
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&env);
+        assert_eq!(b64, field("envelope (base64):"));
+        let parsed = envelope::parse(&env).unwrap();
+        assert_eq!(
+            &*decrypt(&parsed, &key, aad.as_bytes()).unwrap(),
+            plaintext.as_bytes()
+        );
+    }
+}
