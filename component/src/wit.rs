@@ -236,6 +236,7 @@ fn wit_error(e: KmsError) -> wt::Error {
             current_key_id: current_key_id.map(|c| c.to_string()),
         }),
         KmsError::KeyNotUsable(m) => wt::Error::KeyNotUsable(m),
+        KmsError::KeyDestroyed(id) => wt::Error::KeyDestroyed(id.to_string()),
         KmsError::DecryptionFailed => wt::Error::DecryptionFailed,
         KmsError::Unauthorized(m) => wt::Error::Unauthorized(m),
         KmsError::StorageUnavailable(m) => wt::Error::StorageUnavailable(m),

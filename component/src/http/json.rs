@@ -114,6 +114,7 @@ pub fn status_and_code(err: &KmsError) -> (u16, &'static str) {
         KmsError::InvalidInput(_) => (400, "invalid_input"),
         KmsError::Conflict { .. } => (409, "conflict"),
         KmsError::KeyNotUsable(_) => (409, "key_not_usable"),
+        KmsError::KeyDestroyed(_) => (410, "key_destroyed"),
         KmsError::DecryptionFailed => (422, "decryption_failed"),
         KmsError::Unauthorized(_) => (401, "unauthorized"),
         KmsError::StorageUnavailable(_) => (503, "storage_unavailable"),

@@ -101,15 +101,16 @@ impl<'a, S: Store + ?Sized> Kms<'a, S> {
     }
 }
 
-/// Refuse a key whose state forbids any use.
+/// Refuse a key whose state forbids any use: a disabled key until it is
+/// enabled, a destroyed key for good.
 fn ensure_usable(record: &KeyRecord) -> Result<(), KmsError> {
     match record.state {
         KeyState::Active | KeyState::Retired => Ok(()),
-        KeyState::Disabled | KeyState::Destroyed => Err(KmsError::KeyNotUsable(format!(
-            "key {} is {}",
-            record.id,
-            record.state.name()
+        KeyState::Disabled => Err(KmsError::KeyNotUsable(format!(
+            "key {} is disabled; enable it to use it again",
+            record.id
         ))),
+        KeyState::Destroyed => Err(KmsError::KeyDestroyed(record.id)),
     }
 }
 
