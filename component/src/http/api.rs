@@ -136,6 +136,12 @@ pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Res
     let kms = Kms::new(ctx.store, keys);
     let result = match (req.method, segments.as_slice()) {
         ("POST", ["keys", "import"]) if v1 => import(&kms, req),
+        (_, ["keys", "import"]) if v1 => {
+            return Response::plain_error(405, "method_not_allowed", "method not allowed");
+        }
+        (_, ["keys", "import"]) => {
+            return Response::plain_error(404, "not_found", "no such route");
+        }
         ("POST", ["keys", id, "disable"]) if v1 => {
             parse_key_id(id).and_then(|id| kms.disable(id)).map(key_ok)
         }
