@@ -77,7 +77,11 @@ fn an_imported_key_seals_what_its_owner_can_open_and_walks_the_lifecycle() {
         ("/v1/data-key", json!({ "key_id": id })),
     ] {
         let (status, err) = host.post(path, &body);
-        assert_eq!((status, code(&err)), (409, "key_not_usable".into()), "{path}");
+        assert_eq!(
+            (status, code(&err)),
+            (409, "key_not_usable".into()),
+            "{path}"
+        );
     }
     let (status, k) = host.post(&format!("/v1/keys/{id}/enable"), &json!({}));
     assert_eq!((status, s(&k["state"])), (200, "active".into()));
@@ -106,7 +110,10 @@ fn an_imported_key_seals_what_its_owner_can_open_and_walks_the_lifecycle() {
     // What was rewrapped before the destruction still opens.
     let rewrapped = json!({ "input": moved["envelope"], "aad_b64": STANDARD.encode(aad) });
     let (status, plain) = host.post("/v1/decrypt", &rewrapped);
-    assert_eq!((status, s(&plain["plaintext"])), (200, "bring your own".into()));
+    assert_eq!(
+        (status, s(&plain["plaintext"])),
+        (200, "bring your own".into())
+    );
 
     // The tombstone stays in its lineage and in listings.
     let (_, lin) = host.get(&format!("/v1/keys/{v2_id}/lineage"));
@@ -253,7 +260,11 @@ fn maximum_size_inputs_round_trip_in_every_operation() {
     assert_eq!(status, 200);
     let envelope = enc["envelope"].clone();
     for (path, body, field) in [
-        ("/v1/decrypt", json!({ "input": envelope, "output": "base64" }), None),
+        (
+            "/v1/decrypt",
+            json!({ "input": envelope, "output": "base64" }),
+            None,
+        ),
         ("/v1/rewrap", json!({ "input": envelope }), Some("envelope")),
         (
             "/v1/batch/decrypt",
@@ -267,7 +278,10 @@ fn maximum_size_inputs_round_trip_in_every_operation() {
         let out = out.get("results").map_or(out.clone(), |r| r[0].clone());
         match field {
             Some(f) => assert!(out[f].is_string()),
-            None => assert_eq!(STANDARD.decode(s(&out["plaintext_b64"])).unwrap(), plaintext),
+            None => assert_eq!(
+                STANDARD.decode(s(&out["plaintext_b64"])).unwrap(),
+                plaintext
+            ),
         }
     }
 

@@ -104,12 +104,18 @@ pub fn envelope(data: &[u8]) {
         match kms.decrypt(data, aad) {
             Ok((_, record)) => {
                 // Only a real envelope opens, and then it rewraps too.
-                assert_eq!(crate::envelope::parse(data).map(|e| e.key_id), Ok(record.id));
+                assert_eq!(
+                    crate::envelope::parse(data).map(|e| e.key_id),
+                    Ok(record.id)
+                );
                 assert!(kms.rewrap(data, aad).is_ok());
             }
             Err(err) => {
                 assert_eq!(err, KmsError::DecryptionFailed, "unexpected error");
-                assert_eq!(kms.rewrap(data, aad).err(), Some(KmsError::DecryptionFailed));
+                assert_eq!(
+                    kms.rewrap(data, aad).err(),
+                    Some(KmsError::DecryptionFailed)
+                );
             }
         }
     }

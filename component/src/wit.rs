@@ -274,11 +274,7 @@ fn rewrapped(r: Rewrapped) -> exported::Rewrapped {
     }
 }
 
-fn data_key(
-    key: &str,
-    aad: &[u8],
-    with_plaintext: bool,
-) -> Result<exported::DataKey, wt::Error> {
+fn data_key(key: &str, aad: &[u8], with_plaintext: bool) -> Result<exported::DataKey, wt::Error> {
     with_kms(|kms| {
         let dk = kms.generate_data_key(parse_key_id(key)?, aad, with_plaintext)?;
         Ok(exported::DataKey {
@@ -294,10 +290,7 @@ fn data_key(
 type Items<T> = Result<Vec<Result<T, wt::Error>>, wt::Error>;
 
 fn items<T>(results: Vec<Result<T, KmsError>>) -> Vec<Result<T, wt::Error>> {
-    results
-        .into_iter()
-        .map(|r| r.map_err(wit_error))
-        .collect()
+    results.into_iter().map(|r| r.map_err(wit_error)).collect()
 }
 
 impl exported::Guest for Component {

@@ -16,7 +16,9 @@ use qimem_component::fuzz;
 type Target = fn(&[u8]);
 
 fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target)
 }
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
@@ -36,7 +38,10 @@ fn run_one(name: &str, target: Target, input: &[u8]) {
     if catch_unwind(AssertUnwindSafe(|| target(input))).is_err() {
         let path = std::env::temp_dir().join(format!("qimem-fuzz-{name}-{}", std::process::id()));
         let _ = std::fs::write(&path, input);
-        panic!("fuzz target {name} failed on the input saved at {}", path.display());
+        panic!(
+            "fuzz target {name} failed on the input saved at {}",
+            path.display()
+        );
     }
 }
 
@@ -86,8 +91,21 @@ fn mutate(u: &mut Unstructured<'_>, seeds: &[Vec<u8>]) -> arbitrary::Result<Vec<
             _ => {
                 // Interesting JSON and envelope bytes.
                 let token: &[u8] = u.choose(&[
-                    &b"\""[..], b"{", b"}", b"[", b"]", b",", b":", b"null", b"\\u0000",
-                    b"1e999", b"-1", b"\x01", b"\x03", b"\xff", b"====",
+                    &b"\""[..],
+                    b"{",
+                    b"}",
+                    b"[",
+                    b"]",
+                    b",",
+                    b":",
+                    b"null",
+                    b"\\u0000",
+                    b"1e999",
+                    b"-1",
+                    b"\x01",
+                    b"\x03",
+                    b"\xff",
+                    b"====",
                 ])?;
                 let i = at(u, data.len() + 1)?.min(data.len());
                 data.splice(i..i, token.iter().copied());
@@ -172,21 +190,63 @@ fn write_the_seed_corpus() {
     let env = std::fs::read(envelope_dir.join("aes-256-gcm-aad")).unwrap();
     let env = base64_encode(&env);
     let bodies: [(&str, String); 15] = [
-        ("/v1/keys", r#"{"algorithm":"aes-256-siv","labels":{"a":"b"}}"#.into()),
-        ("/v1/keys/import", r#"{"material_b64":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}"#.into()),
-        ("/v1/encrypt", format!(r#"{{"key_id":"{gcm}","input":"hi","aad_b64":"YWFk"}}"#)),
-        ("/v1/encrypt", format!(r#"{{"key_id":"{gcm}","input_b64":"/wA="}}"#)),
-        ("/v1/decrypt", format!(r#"{{"input":"{env}","aad_b64":"YWFk","output":"base64"}}"#)),
+        (
+            "/v1/keys",
+            r#"{"algorithm":"aes-256-siv","labels":{"a":"b"}}"#.into(),
+        ),
+        (
+            "/v1/keys/import",
+            r#"{"material_b64":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}"#.into(),
+        ),
+        (
+            "/v1/encrypt",
+            format!(r#"{{"key_id":"{gcm}","input":"hi","aad_b64":"YWFk"}}"#),
+        ),
+        (
+            "/v1/encrypt",
+            format!(r#"{{"key_id":"{gcm}","input_b64":"/wA="}}"#),
+        ),
+        (
+            "/v1/decrypt",
+            format!(r#"{{"input":"{env}","aad_b64":"YWFk","output":"base64"}}"#),
+        ),
         ("/v1/rotate", format!(r#"{{"key_id":"{gcm}"}}"#)),
-        ("/v1/rewrap", format!(r#"{{"input":"{env}","aad_b64":"YWFk"}}"#)),
-        ("/v1/data-key", format!(r#"{{"key_id":"{gcm}","aad_b64":""}}"#)),
-        ("/v1/data-key/wrapped", r#"{"key_id":"00000000-0000-0000-0000-000000000103"}"#.into()),
-        ("/v1/batch/encrypt", format!(r#"{{"items":[{{"key_id":"{gcm}","input":""}},{{}}]}}"#)),
-        ("/v1/batch/decrypt", format!(r#"{{"items":[{{"input":"{env}","aad_b64":"YWFk"}}]}}"#)),
-        ("/v1/batch/rewrap", format!(r#"{{"items":[{{"input":"{env}"}},7]}}"#)),
-        ("/v1/keys/00000000-0000-0000-0000-000000000001/destroy", format!(r#"{{"confirm":"{gcm}","force":true}}"#)),
-        ("/v1/keys/00000000-0000-0000-0000-000000000002/disable", "{}".into()),
-        ("/v1/keys/00000000-0000-0000-0000-000000000003/enable", "".into()),
+        (
+            "/v1/rewrap",
+            format!(r#"{{"input":"{env}","aad_b64":"YWFk"}}"#),
+        ),
+        (
+            "/v1/data-key",
+            format!(r#"{{"key_id":"{gcm}","aad_b64":""}}"#),
+        ),
+        (
+            "/v1/data-key/wrapped",
+            r#"{"key_id":"00000000-0000-0000-0000-000000000103"}"#.into(),
+        ),
+        (
+            "/v1/batch/encrypt",
+            format!(r#"{{"items":[{{"key_id":"{gcm}","input":""}},{{}}]}}"#),
+        ),
+        (
+            "/v1/batch/decrypt",
+            format!(r#"{{"items":[{{"input":"{env}","aad_b64":"YWFk"}}]}}"#),
+        ),
+        (
+            "/v1/batch/rewrap",
+            format!(r#"{{"items":[{{"input":"{env}"}},7]}}"#),
+        ),
+        (
+            "/v1/keys/00000000-0000-0000-0000-000000000001/destroy",
+            format!(r#"{{"confirm":"{gcm}","force":true}}"#),
+        ),
+        (
+            "/v1/keys/00000000-0000-0000-0000-000000000002/disable",
+            "{}".into(),
+        ),
+        (
+            "/v1/keys/00000000-0000-0000-0000-000000000003/enable",
+            "".into(),
+        ),
     ];
     let json_dir = corpus_dir("json");
     std::fs::create_dir_all(&json_dir).unwrap();

@@ -69,10 +69,14 @@ fn aes_256_gcm_matches_the_gcm_specification_test_cases_13_to_16() {
 
     let k = h("feffe9928665731c6d6a8f9467308308 feffe9928665731c6d6a8f9467308308");
     let iv = h("cafebabefacedbaddecaf888");
-    let p = h("d9313225f88406e5a55909c5aff5269a 86a7a9531534f7da2e4c303d8a318a72
-               1c3c0c95956809532fcf0e2449a6b525 b16aedf5aa0de657ba637b391aafd255");
-    let c = h("522dc1f099567d07f47f37a32a84427d 643a8cdcbfe5c0c97598a2bd2555d1aa
-               8cb08e48590dbb3da7b08b1056828838 c5f61e6393ba7a0abcc9f662898015ad");
+    let p = h(
+        "d9313225f88406e5a55909c5aff5269a 86a7a9531534f7da2e4c303d8a318a72
+               1c3c0c95956809532fcf0e2449a6b525 b16aedf5aa0de657ba637b391aafd255",
+    );
+    let c = h(
+        "522dc1f099567d07f47f37a32a84427d 643a8cdcbfe5c0c97598a2bd2555d1aa
+               8cb08e48590dbb3da7b08b1056828838 c5f61e6393ba7a0abcc9f662898015ad",
+    );
     // Test case 15: four blocks, no associated data.
     let mut sealed = c.clone();
     sealed.extend(h("b094dac5d93471bdec1a502270e3cc6c"));
@@ -92,12 +96,21 @@ fn xchacha20_poly1305_matches_the_draft_test_vector() {
     let aad = h("50515253c0c1c2c3c4c5c6c7");
     let k = h("808182838485868788898a8b8c8d8e8f 909192939495969798999a9b9c9d9e9f");
     let iv = h("404142434445464748494a4b4c4d4e4f 5051525354555657");
-    let sealed = h("bd6d179d3e83d43b9576579493c0e939 572a1700252bfaccbed2902c21396cbb
+    let sealed = h(
+        "bd6d179d3e83d43b9576579493c0e939 572a1700252bfaccbed2902c21396cbb
                     731c7f1b0b4aa6440bf3a82f4eda7e39 ae64c6708c54c216cb96b72e1213b452
                     2f8c9ba40db5d945b11b69b982c1bb9e 3f3fac2bc369488f76b2383565d3fff9
                     21f9664c97637da9768812f615c68b13 b52e
-                    c0875924c1c7987947deafd8780acf49");
-    check(Algorithm::XChaCha20Poly1305, &k, &iv, &aad, plaintext, &sealed);
+                    c0875924c1c7987947deafd8780acf49",
+    );
+    check(
+        Algorithm::XChaCha20Poly1305,
+        &k,
+        &iv,
+        &aad,
+        plaintext,
+        &sealed,
+    );
 }
 
 // RFC 5297, appendix A.1 (deterministic authenticated encryption) and A.2
@@ -130,14 +143,21 @@ fn aes_siv_construction_matches_rfc_5297_appendix_a() {
         "7f7e7d7c 7b7a7978 77767574 73727170 40414243 44454647 48494a4b 4c4d4e4f",
     ))
     .unwrap();
-    let ad1 = h("00112233 44556677 8899aabb ccddeeff deaddada deaddada ffeeddcc bbaa9988
-                 77665544 33221100");
+    let ad1 = h(
+        "00112233 44556677 8899aabb ccddeeff deaddada deaddada ffeeddcc bbaa9988
+                 77665544 33221100",
+    );
     let ad2 = h("10203040 50607080 90a0");
     let nonce = h("09f91102 9d74e35b d84156c5 635688c0");
-    let plaintext = h("74686973 20697320 736f6d65 20706c61 696e7465 78742074 6f20656e
-                       63727970 74207573 696e6720 5349562d 414553");
+    let plaintext = h(
+        "74686973 20697320 736f6d65 20706c61 696e7465 78742074 6f20656e
+                       63727970 74207573 696e6720 5349562d 414553",
+    );
     let out = siv
-        .encrypt([ad1.as_slice(), ad2.as_slice(), nonce.as_slice()], &plaintext)
+        .encrypt(
+            [ad1.as_slice(), ad2.as_slice(), nonce.as_slice()],
+            &plaintext,
+        )
         .unwrap();
     assert_eq!(
         hex::encode(out),
@@ -164,9 +184,17 @@ fn wycheproof(alg: Algorithm, data: &[u8], pass: bool) -> usize {
         if pass {
             let out = seal_raw(alg, &k, nonce, &[aad], plaintext).expect("seal");
             assert_eq!(out, sealed, "{alg:?} vector {i} seal");
-            assert_eq!(opened.as_deref().map(Vec::as_slice), Ok(plaintext), "{alg:?} {i}");
+            assert_eq!(
+                opened.as_deref().map(Vec::as_slice),
+                Ok(plaintext),
+                "{alg:?} {i}"
+            );
         } else {
-            assert_eq!(opened, Err(KmsError::DecryptionFailed), "{alg:?} vector {i}");
+            assert_eq!(
+                opened,
+                Err(KmsError::DecryptionFailed),
+                "{alg:?} vector {i}"
+            );
         }
         run += 1;
     }
@@ -188,8 +216,16 @@ fn wycheproof_vectors_pass_and_fail_as_published_for_every_algorithm() {
     let suites: [(Algorithm, &[u8], bool); 6] = [
         (Algorithm::Aes256Gcm, data!("aes_gcm_256_pass.blb"), true),
         (Algorithm::Aes256Gcm, data!("aes_gcm_256_fail.blb"), false),
-        (Algorithm::XChaCha20Poly1305, data!("xchacha20poly1305_pass.blb"), true),
-        (Algorithm::XChaCha20Poly1305, data!("xchacha20poly1305_fail.blb"), false),
+        (
+            Algorithm::XChaCha20Poly1305,
+            data!("xchacha20poly1305_pass.blb"),
+            true,
+        ),
+        (
+            Algorithm::XChaCha20Poly1305,
+            data!("xchacha20poly1305_fail.blb"),
+            false,
+        ),
         (Algorithm::Aes256Siv, data!("aes_siv_512_pass.blb"), true),
         (Algorithm::Aes256Siv, data!("aes_siv_512_fail.blb"), false),
     ];
@@ -206,7 +242,10 @@ fn wycheproof_vectors_pass_and_fail_as_published_for_every_algorithm() {
 fn wycheproof_keys_and_nonces_round_trip_through_envelopes() {
     for (alg, data) in [
         (Algorithm::Aes256Gcm, &data!("aes_gcm_256_pass.blb")[..]),
-        (Algorithm::XChaCha20Poly1305, data!("xchacha20poly1305_pass.blb")),
+        (
+            Algorithm::XChaCha20Poly1305,
+            data!("xchacha20poly1305_pass.blb"),
+        ),
         (Algorithm::Aes256Siv, data!("aes_siv_512_pass.blb")),
     ] {
         let blobs = blobby::parse_into_vec(data).unwrap();

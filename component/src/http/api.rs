@@ -41,8 +41,8 @@ use super::json::{
 use crate::error::KmsError;
 use crate::model::{Algorithm, AuditFilter, KeyState, RecordFilter, parse_key_id};
 use crate::ops::{CreateOptions, DestroyOptions, Kms, MAX_BATCH_ITEMS, MAX_PAGE};
-use crate::secret::KeyMaterial;
 use crate::seal::MasterKeys;
+use crate::secret::KeyMaterial;
 use crate::store::Store;
 
 /// A request as the API sees it.
@@ -152,9 +152,7 @@ pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Res
         ("POST", ["rewrap"]) if v1 => body(req).and_then(|b| rewrap(&kms, b)).map(ok),
         ("POST", ["data-key"]) if v1 => data_key(&kms, req, true),
         ("POST", ["data-key", "wrapped"]) if v1 => data_key(&kms, req, false),
-        ("POST", ["batch", op @ ("encrypt" | "decrypt" | "rewrap")]) if v1 => {
-            batch(&kms, req, op)
-        }
+        ("POST", ["batch", op @ ("encrypt" | "decrypt" | "rewrap")]) if v1 => batch(&kms, req, op),
         ("POST", ["keys"]) => create(&kms, req),
         ("GET", ["keys"]) => list(&kms, req),
         ("GET", ["keys", id]) => parse_key_id(id)

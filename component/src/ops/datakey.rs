@@ -46,7 +46,10 @@ impl<S: Store + ?Sized> Kms<'_, S> {
             data_key.expose(),
         )?;
 
-        crate::log::info(format_args!("generated data key under key_id={}", record.id));
+        crate::log::info(format_args!(
+            "generated data key under key_id={}",
+            record.id
+        ));
         Ok(DataKey {
             plaintext: with_plaintext.then_some(data_key),
             wrapped,
@@ -75,7 +78,9 @@ mod tests {
                     labels: vec![],
                 })
                 .unwrap();
-            let dk = kms.generate_data_key(key.lineage_id, b"file-1", true).unwrap();
+            let dk = kms
+                .generate_data_key(key.lineage_id, b"file-1", true)
+                .unwrap();
             let plain = dk.plaintext.expect("plaintext requested");
             assert_eq!(plain.len(), DATA_KEY_LEN);
             assert_eq!(dk.key.id, key.id);
@@ -104,7 +109,10 @@ mod tests {
 
         let only = kms.generate_data_key(key.id, b"", false).unwrap();
         assert!(only.plaintext.is_none());
-        assert_eq!(kms.decrypt(&only.wrapped, b"").unwrap().0.len(), DATA_KEY_LEN);
+        assert_eq!(
+            kms.decrypt(&only.wrapped, b"").unwrap().0.len(),
+            DATA_KEY_LEN
+        );
     }
 
     #[test]

@@ -114,12 +114,27 @@ mod tests {
         let other = kms.create(siv(vec![])).unwrap();
         let enc = |id, p: &[u8], a: &[u8]| kms.encrypt(id, p, a).unwrap().0;
 
-        assert_eq!(enc(key.id, b"alice", b"email"), enc(key.id, b"alice", b"email"));
+        assert_eq!(
+            enc(key.id, b"alice", b"email"),
+            enc(key.id, b"alice", b"email")
+        );
         // A lineage id names the same key, so the same envelope.
-        assert_eq!(enc(key.lineage_id, b"alice", b"email"), enc(key.id, b"alice", b"email"));
-        assert_ne!(enc(key.id, b"alice", b"email"), enc(key.id, b"alice", b"phone"));
-        assert_ne!(enc(key.id, b"alice", b"email"), enc(key.id, b"alicf", b"email"));
-        assert_ne!(enc(key.id, b"alice", b"email"), enc(other.id, b"alice", b"email"));
+        assert_eq!(
+            enc(key.lineage_id, b"alice", b"email"),
+            enc(key.id, b"alice", b"email")
+        );
+        assert_ne!(
+            enc(key.id, b"alice", b"email"),
+            enc(key.id, b"alice", b"phone")
+        );
+        assert_ne!(
+            enc(key.id, b"alice", b"email"),
+            enc(key.id, b"alicf", b"email")
+        );
+        assert_ne!(
+            enc(key.id, b"alice", b"email"),
+            enc(other.id, b"alice", b"email")
+        );
         assert_eq!(enc(key.id, b"", b""), enc(key.id, b"", b""));
         assert_ne!(enc(key.id, b"", b""), enc(key.id, b"", b"x"));
         // Associated data is bound as one string: moving bytes between the

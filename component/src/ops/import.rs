@@ -61,7 +61,10 @@ mod tests {
         let (env, _) = kms.encrypt(key.id, b"byok", b"").unwrap();
         let parsed = crate::envelope::parse(&env).unwrap();
         let own = material(32, 0x42);
-        assert_eq!(&*crate::cipher::decrypt(&parsed, &own, b"").unwrap(), b"byok");
+        assert_eq!(
+            &*crate::cipher::decrypt(&parsed, &own, b"").unwrap(),
+            b"byok"
+        );
 
         let trail = store
             .audit(&AuditFilter {
@@ -100,10 +103,13 @@ mod tests {
         let keys = master_keys();
         let kms = Kms::new(&store, &keys);
         let v1 = kms
-            .import(material(64, 7), CreateOptions {
-                algorithm: Some(Algorithm::Aes256Siv),
-                labels: vec![("origin".into(), "hsm".into())],
-            })
+            .import(
+                material(64, 7),
+                CreateOptions {
+                    algorithm: Some(Algorithm::Aes256Siv),
+                    labels: vec![("origin".into(), "hsm".into())],
+                },
+            )
             .unwrap();
         let v2 = kms.rotate(v1.id).unwrap();
         assert_eq!(v2.algorithm, Algorithm::Aes256Siv);

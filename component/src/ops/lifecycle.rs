@@ -171,7 +171,10 @@ mod tests {
             Err(KmsError::Conflict { message, .. }) => assert!(message.contains("no active key")),
             other => panic!("expected a conflict, got {other:?}"),
         }
-        assert!(matches!(kms.decrypt(&env, b""), Err(KmsError::KeyNotUsable(_))));
+        assert!(matches!(
+            kms.decrypt(&env, b""),
+            Err(KmsError::KeyNotUsable(_))
+        ));
         assert!(matches!(kms.rotate(key.id), Err(KmsError::Conflict { .. })));
         // Disabling twice answers with the key as it is.
         assert_eq!(kms.disable(key.id).unwrap().state, KeyState::Disabled);
@@ -205,7 +208,9 @@ mod tests {
             .collect();
         assert_eq!(
             actions,
-            ["created", "rotated", "disabled", "disabled", "enabled", "enabled"]
+            [
+                "created", "rotated", "disabled", "disabled", "enabled", "enabled"
+            ]
         );
     }
 
@@ -261,14 +266,23 @@ mod tests {
         let stored = store.get(v1.id).unwrap().unwrap();
         assert!(stored.sealed.is_empty(), "material must be erased");
         assert_eq!(stored.state, KeyState::Destroyed);
-        assert_eq!(kms.decrypt(&env, b"").unwrap_err(), KmsError::KeyDestroyed(v1.id));
+        assert_eq!(
+            kms.decrypt(&env, b"").unwrap_err(),
+            KmsError::KeyDestroyed(v1.id)
+        );
         assert!(
             KmsError::KeyDestroyed(v1.id)
                 .to_string()
                 .contains(&v1.id.to_string())
         );
-        assert_eq!(kms.enable(v1.id).unwrap_err(), KmsError::KeyDestroyed(v1.id));
-        assert_eq!(kms.disable(v1.id).unwrap_err(), KmsError::KeyDestroyed(v1.id));
+        assert_eq!(
+            kms.enable(v1.id).unwrap_err(),
+            KmsError::KeyDestroyed(v1.id)
+        );
+        assert_eq!(
+            kms.disable(v1.id).unwrap_err(),
+            KmsError::KeyDestroyed(v1.id)
+        );
         // Destroying twice answers with the tombstone.
         assert_eq!(
             kms.destroy(v1.id, &confirm(v1.id, false)).unwrap().state,

@@ -27,8 +27,7 @@ impl<S: Store + ?Sized> Kms<'_, S> {
     /// lineage without an active key is a conflict. An envelope already
     /// under the active key gets a fresh nonce (AES-SIV: the same bytes).
     pub fn rewrap(&self, envelope: &[u8], aad: &[u8]) -> Result<Rewrapped, KmsError> {
-        let (plaintext, previous): (Zeroizing<Vec<u8>>, KeyRecord) =
-            self.decrypt(envelope, aad)?;
+        let (plaintext, previous): (Zeroizing<Vec<u8>>, KeyRecord) = self.decrypt(envelope, aad)?;
         let key = self
             .store
             .active(previous.lineage_id)?
@@ -98,7 +97,10 @@ mod tests {
             kms.rewrap(&old, b"wrong").unwrap_err(),
             KmsError::DecryptionFailed
         );
-        assert_eq!(kms.rewrap(b"", b"").unwrap_err(), KmsError::DecryptionFailed);
+        assert_eq!(
+            kms.rewrap(b"", b"").unwrap_err(),
+            KmsError::DecryptionFailed
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ fn post(api: &Api, path: &str, body: &Value) -> (u16, Value) {
 }
 
 fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a string: {v}"))
+        .to_string()
 }
 
 fn new_key(api: &Api, algorithm: &str) -> Value {
@@ -39,18 +41,33 @@ fn import_answers_like_create_and_checks_the_length() {
     let body = json!({ "material_b64": material, "labels": { "origin": "hsm" } });
     let (status, key) = post(&api, "/v1/keys/import", &body);
     assert_eq!(status, 201, "{key}");
-    assert_eq!((key["version"].as_u64(), s(&key["state"])), (Some(1), "active".into()));
+    assert_eq!(
+        (key["version"].as_u64(), s(&key["state"])),
+        (Some(1), "active".into())
+    );
     assert_eq!(key["labels"]["origin"], "hsm");
     assert!(!key.to_string().contains(&material));
 
     let siv = json!({ "material_b64": STANDARD.encode([1u8; 64]), "algorithm": "aes-256-siv" });
     assert_eq!(post(&api, "/v1/keys/import", &siv).0, 201);
-    for (bytes, alg) in [(31, "aes-256-gcm"), (64, "xchacha20-poly1305"), (32, "aes-256-siv")] {
+    for (bytes, alg) in [
+        (31, "aes-256-gcm"),
+        (64, "xchacha20-poly1305"),
+        (32, "aes-256-siv"),
+    ] {
         let body = json!({ "material_b64": STANDARD.encode(vec![1u8; bytes]), "algorithm": alg });
         let (status, err) = post(&api, "/v1/keys/import", &body);
-        assert_eq!((status, code(&err)), (400, "invalid_input"), "{alg} {bytes}");
+        assert_eq!(
+            (status, code(&err)),
+            (400, "invalid_input"),
+            "{alg} {bytes}"
+        );
     }
-    for bad in [json!({}), json!({ "material_b64": "***" }), json!({ "material_b64": 5 })] {
+    for bad in [
+        json!({}),
+        json!({ "material_b64": "***" }),
+        json!({ "material_b64": 5 }),
+    ] {
         assert_eq!(post(&api, "/v1/keys/import", &bad).0, 400, "{bad}");
     }
     // Only under /v1/.
@@ -89,7 +106,14 @@ fn disable_enable_and_destroy_walk_the_key_through_its_states() {
     let (status, lineage) = api.call("GET", &format!("/v1/keys/{id}/lineage"), "");
     assert_eq!(status, 200);
     assert_eq!(lineage["keys"][0]["state"], "destroyed");
-    let (status, _) = api.call("GET", &format!("/v1/keys?state=destroyed&lineage_id={}", s(&key["lineage_id"])), "");
+    let (status, _) = api.call(
+        "GET",
+        &format!(
+            "/v1/keys?state=destroyed&lineage_id={}",
+            s(&key["lineage_id"])
+        ),
+        "",
+    );
     assert_eq!(status, 200);
     assert_eq!(api.call("GET", &destroy, "").0, 405);
 }
@@ -105,7 +129,10 @@ fn rewrap_moves_envelopes_to_the_current_key() {
     let aad = STANDARD.encode(b"ctx");
     let (status, out) = post(&api, "/v1/rewrap", &json!({ "input": env, "aad_b64": aad }));
     assert_eq!(status, 200, "{out}");
-    assert_eq!((s(&out["key_id"]), s(&out["previous_key_id"])), (s(&v2["key_id"]), id));
+    assert_eq!(
+        (s(&out["key_id"]), s(&out["previous_key_id"])),
+        (s(&v2["key_id"]), id)
+    );
     let dec = json!({ "input": out["envelope"], "aad_b64": aad });
     let (status, plain) = post(&api, "/v1/decrypt", &dec);
     assert_eq!((status, s(&plain["plaintext"])), (200, "payload".into()));
@@ -120,7 +147,11 @@ fn data_keys_come_wrapped_and_optionally_in_plaintext() {
     let key = new_key(&api, "aes-256-siv");
     let lineage = s(&key["lineage_id"]);
     let aad = STANDARD.encode(b"object-9");
-    let (status, dk) = post(&api, "/v1/data-key", &json!({ "key_id": lineage, "aad_b64": aad }));
+    let (status, dk) = post(
+        &api,
+        "/v1/data-key",
+        &json!({ "key_id": lineage, "aad_b64": aad }),
+    );
     assert_eq!(status, 200, "{dk}");
     assert_eq!(s(&dk["key_id"]), s(&key["key_id"]));
     let plain = STANDARD.decode(s(&dk["plaintext_b64"])).unwrap();
@@ -173,12 +204,19 @@ fn batches_answer_every_item_in_order() {
     assert_eq!(code(&r[3]), "decryption_failed");
     assert_eq!(code(&r[4]), "invalid_input");
 
-    let (status, out) = post(&api, "/v1/batch/rewrap", &json!({ "items": [{ "input": envs[0] }] }));
+    let (status, out) = post(
+        &api,
+        "/v1/batch/rewrap",
+        &json!({ "items": [{ "input": envs[0] }] }),
+    );
     assert_eq!(status, 200);
     assert_eq!(s(&out["results"][0]["key_id"]), id);
 
     let (status, out) = post(&api, "/v1/batch/encrypt", &json!({ "items": [] }));
-    assert_eq!((status, out["results"].as_array().map(Vec::len)), (200, Some(0)));
+    assert_eq!(
+        (status, out["results"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
 }
 
 #[test]
@@ -189,7 +227,10 @@ fn a_batch_over_the_cap_is_413_and_the_cap_itself_is_fine() {
     let full = json!({ "items": vec![item.clone(); crate::ops::MAX_BATCH_ITEMS] });
     let (status, out) = post(&api, "/v1/batch/encrypt", &full);
     assert_eq!(status, 200);
-    assert_eq!(out["results"].as_array().map(Vec::len), Some(crate::ops::MAX_BATCH_ITEMS));
+    assert_eq!(
+        out["results"].as_array().map(Vec::len),
+        Some(crate::ops::MAX_BATCH_ITEMS)
+    );
     let over = json!({ "items": vec![item; crate::ops::MAX_BATCH_ITEMS + 1] });
     let (status, err) = post(&api, "/v1/batch/encrypt", &over);
     assert_eq!((status, code(&err)), (413, "payload_too_large"));
