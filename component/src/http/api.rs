@@ -473,6 +473,9 @@ fn data_key<S: Store + ?Sized>(
         "wrapped": json::to_b64(&dk.wrapped),
     });
     if let Some(plain) = &dk.plaintext {
+        // TODO(issue 5): the base64 copy in the JSON value is not zeroized;
+        // it lives only as long as this request's instance, but a writer
+        // that zeroizes would be tighter (decrypt's plaintext likewise).
         out["plaintext_b64"] = Value::String(json::to_b64(plain.expose()));
     }
     Ok(Response::ok(200, out))
