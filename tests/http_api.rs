@@ -103,6 +103,9 @@ fn binary_data_associated_data_and_listing() {
     assert!(!listed.contains("sealed") && !listed.contains("material"));
 }
 
+/// One bad request: path, content type, body, expected status and code.
+type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+
 #[test]
 fn every_bad_request_gets_its_4xx_and_the_connection_survives() {
     let host = Host::start(&[("QIMEM_MAX_BODY_BYTES", "65536")]);
@@ -119,7 +122,7 @@ fn every_bad_request_gets_its_4xx_and_the_connection_survives() {
     let truncated = &envelope[..envelope.len() - 17];
 
     let json_ct = Some("application/json");
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "/encrypt",
             json_ct,

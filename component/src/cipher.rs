@@ -43,39 +43,11 @@ pub fn encrypt_with_nonce(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, KmsError> {
-    if key.len() != algorithm.key_len() || nonce.len() != algorithm.nonce_len() {
-        return Err(KmsError::Internal("key or nonce length mismatch".into()));
+    if nonce.len() != algorithm.nonce_len() {
+        return Err(nonce_err());
     }
     let header = envelope::header(algorithm, key_id, nonce);
-    let sealed = match algorithm {
-        Algorithm::Aes256Gcm => {
-            let cipher = Aes256Gcm::new_from_slice(key.expose()).map_err(key_len_err)?;
-            let joined = joined_aad(&header, aad);
-            cipher.encrypt(
-                nonce.try_into().map_err(|_| nonce_err())?,
-                Payload {
-                    msg: plaintext,
-                    aad: &joined,
-                },
-            )
-        }
-        Algorithm::XChaCha20Poly1305 => {
-            let cipher = XChaCha20Poly1305::new_from_slice(key.expose()).map_err(key_len_err)?;
-            let joined = joined_aad(&header, aad);
-            cipher.encrypt(
-                nonce.try_into().map_err(|_| nonce_err())?,
-                Payload {
-                    msg: plaintext,
-                    aad: &joined,
-                },
-            )
-        }
-        Algorithm::Aes256Siv => {
-            let mut cipher = Aes256Siv::new_from_slice(key.expose()).map_err(key_len_err)?;
-            cipher.encrypt([header.as_slice(), aad], plaintext)
-        }
-    }
-    .map_err(|_| KmsError::InvalidInput("plaintext or associated data too long".into()))?;
+    let sealed = seal_raw(algorithm, key, nonce, &[&header, aad], plaintext)?;
 
     let mut out = header;
     out.extend_from_slice(&sealed);
@@ -89,55 +61,95 @@ pub fn decrypt(
     key: &KeyMaterial,
     aad: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-    let failed = |_| KmsError::DecryptionFailed;
-    if key.len() != env.algorithm.key_len() {
-        return Err(KmsError::DecryptionFailed);
+    open_raw(env.algorithm, key, env.nonce, &[env.header, aad], env.body)
+}
+
+/// The bare AEAD: seal `plaintext` under `key` and `nonce`, authenticating
+/// the associated-data components `ad`. The nonce-based AEADs authenticate
+/// the components joined end to end; AES-SIV takes them as its vector of
+/// strings (RFC 5297, section 2.6: "S1, ..., Sn"). Returns ciphertext and
+/// tag (SIV: synthetic IV first). Envelopes use it with `[header, aad]`;
+/// the known-answer tests use it with a single component.
+pub fn seal_raw(
+    algorithm: Algorithm,
+    key: &KeyMaterial,
+    nonce: &[u8],
+    ad: &[&[u8]],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    if key.len() != algorithm.key_len() || nonce.len() != algorithm.nonce_len() {
+        return Err(KmsError::Internal("key or nonce length mismatch".into()));
     }
-    let plain = match env.algorithm {
+    let too_long = |_| KmsError::InvalidInput("plaintext or associated data too long".into());
+    match algorithm {
         Algorithm::Aes256Gcm => {
-            let cipher = Aes256Gcm::new_from_slice(key.expose()).map_err(failed)?;
-            let joined = joined_aad(env.header, aad);
-            let nonce = env
-                .nonce
-                .try_into()
-                .map_err(|_| KmsError::DecryptionFailed)?;
-            cipher.decrypt(
-                nonce,
-                Payload {
-                    msg: env.body,
-                    aad: &joined,
-                },
-            )
+            let cipher = Aes256Gcm::new_from_slice(key.expose()).map_err(key_len_err)?;
+            let joined = ad.concat();
+            let payload = Payload {
+                msg: plaintext,
+                aad: &joined,
+            };
+            cipher.encrypt(nonce.try_into().map_err(|_| nonce_err())?, payload)
         }
         Algorithm::XChaCha20Poly1305 => {
-            let cipher = XChaCha20Poly1305::new_from_slice(key.expose()).map_err(failed)?;
-            let joined = joined_aad(env.header, aad);
-            let nonce = env
-                .nonce
-                .try_into()
-                .map_err(|_| KmsError::DecryptionFailed)?;
-            cipher.decrypt(
-                nonce,
-                Payload {
-                    msg: env.body,
-                    aad: &joined,
-                },
-            )
+            let cipher = XChaCha20Poly1305::new_from_slice(key.expose()).map_err(key_len_err)?;
+            let joined = ad.concat();
+            let payload = Payload {
+                msg: plaintext,
+                aad: &joined,
+            };
+            cipher.encrypt(nonce.try_into().map_err(|_| nonce_err())?, payload)
         }
         Algorithm::Aes256Siv => {
-            let mut cipher = Aes256Siv::new_from_slice(key.expose()).map_err(failed)?;
-            cipher.decrypt([env.header, aad], env.body)
+            let mut cipher = Aes256Siv::new_from_slice(key.expose()).map_err(key_len_err)?;
+            cipher.encrypt(ad, plaintext)
         }
     }
-    .map_err(|_| KmsError::DecryptionFailed)?;
+    .map_err(too_long)
+}
+
+/// The bare AEAD's inverse of [`seal_raw`]. Every failure, including a key
+/// or nonce of the wrong length, is `DecryptionFailed`.
+pub fn open_raw(
+    algorithm: Algorithm,
+    key: &KeyMaterial,
+    nonce: &[u8],
+    ad: &[&[u8]],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    if key.len() != algorithm.key_len() || nonce.len() != algorithm.nonce_len() {
+        return Err(KmsError::DecryptionFailed);
+    }
+    let plain = match algorithm {
+        Algorithm::Aes256Gcm => {
+            let cipher = Aes256Gcm::new_from_slice(key.expose()).map_err(opaque)?;
+            let joined = ad.concat();
+            let payload = Payload {
+                msg: sealed,
+                aad: &joined,
+            };
+            cipher.decrypt(nonce.try_into().map_err(opaque)?, payload)
+        }
+        Algorithm::XChaCha20Poly1305 => {
+            let cipher = XChaCha20Poly1305::new_from_slice(key.expose()).map_err(opaque)?;
+            let joined = ad.concat();
+            let payload = Payload {
+                msg: sealed,
+                aad: &joined,
+            };
+            cipher.decrypt(nonce.try_into().map_err(opaque)?, payload)
+        }
+        Algorithm::Aes256Siv => {
+            let mut cipher = Aes256Siv::new_from_slice(key.expose()).map_err(opaque)?;
+            cipher.decrypt(ad, sealed)
+        }
+    }
+    .map_err(opaque)?;
     Ok(Zeroizing::new(plain))
 }
 
-fn joined_aad(header: &[u8], aad: &[u8]) -> Vec<u8> {
-    let mut joined = Vec::with_capacity(header.len() + aad.len());
-    joined.extend_from_slice(header);
-    joined.extend_from_slice(aad);
-    joined
+fn opaque<E>(_: E) -> KmsError {
+    KmsError::DecryptionFailed
 }
 
 fn key_len_err<E>(_: E) -> KmsError {
@@ -147,6 +159,9 @@ fn key_len_err<E>(_: E) -> KmsError {
 fn nonce_err() -> KmsError {
     KmsError::Internal("nonce length does not fit the algorithm".into())
 }
+
+#[cfg(test)]
+mod kat;
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,8 @@ pub enum KmsError {
     },
     /// The key's state forbids this use.
     KeyNotUsable(String),
+    /// The key was destroyed: its material is gone for good.
+    KeyDestroyed(Uuid),
     /// The envelope could not be opened; deliberately nothing more.
     DecryptionFailed,
     /// The caller may not do this.
@@ -41,6 +43,10 @@ impl fmt::Display for KmsError {
             | KmsError::Internal(m) => f.write_str(m),
             KmsError::Conflict { message, .. } => f.write_str(message),
             KmsError::DecryptionFailed => f.write_str("decryption failed"),
+            KmsError::KeyDestroyed(id) => write!(
+                f,
+                "key {id} is destroyed: its material is erased and its envelopes cannot be opened"
+            ),
         }
     }
 }

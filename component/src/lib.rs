@@ -25,6 +25,8 @@ pub mod cipher;
 pub mod config;
 pub mod envelope;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod log;
 pub mod model;

@@ -13,7 +13,8 @@ use crate::error::{KmsError, StoreError};
 use crate::model::{
     Algorithm, AuditEvent, AuditFilter, KeyRecord, KeyState, RecordFilter, parse_key_id,
 };
-use crate::ops::{CreateOptions, Kms};
+use crate::ops::{CreateOptions, DestroyOptions, Kms, Rewrapped, run_batch};
+use crate::secret::KeyMaterial;
 use crate::store::Store;
 
 /// The imported `qimem:kms/store`.
@@ -236,6 +237,7 @@ fn wit_error(e: KmsError) -> wt::Error {
             current_key_id: current_key_id.map(|c| c.to_string()),
         }),
         KmsError::KeyNotUsable(m) => wt::Error::KeyNotUsable(m),
+        KmsError::KeyDestroyed(id) => wt::Error::KeyDestroyed(id.to_string()),
         KmsError::DecryptionFailed => wt::Error::DecryptionFailed,
         KmsError::Unauthorized(m) => wt::Error::Unauthorized(m),
         KmsError::StorageUnavailable(m) => wt::Error::StorageUnavailable(m),
@@ -253,17 +255,118 @@ fn with_kms<T>(f: impl FnOnce(&Kms<'_, WitStore>) -> Result<T, KmsError>) -> Res
     f(&Kms::new(&WitStore, &keys)).map_err(wit_error)
 }
 
+fn create_options(options: exported::CreateOptions) -> CreateOptions {
+    CreateOptions {
+        algorithm: options.algorithm.map(from_wit_alg),
+        labels: options
+            .labels
+            .into_iter()
+            .map(|l| (l.name, l.value))
+            .collect(),
+    }
+}
+
+fn rewrapped(r: Rewrapped) -> exported::Rewrapped {
+    exported::Rewrapped {
+        envelope: r.envelope,
+        key_id: r.key.id.to_string(),
+        previous_key_id: r.previous.id.to_string(),
+    }
+}
+
+fn data_key(key: &str, aad: &[u8], with_plaintext: bool) -> Result<exported::DataKey, wt::Error> {
+    with_kms(|kms| {
+        let dk = kms.generate_data_key(parse_key_id(key)?, aad, with_plaintext)?;
+        Ok(exported::DataKey {
+            key_id: dk.key.id.to_string(),
+            // The data key leaves the component here; the caller owns it.
+            plaintext: dk.plaintext.as_ref().map(|p| p.expose().to_vec()),
+            wrapped: dk.wrapped,
+        })
+    })
+}
+
+/// Per-item results of a typed batch: item errors stay with their item.
+type Items<T> = Result<Vec<Result<T, wt::Error>>, wt::Error>;
+
+fn items<T>(results: Vec<Result<T, KmsError>>) -> Vec<Result<T, wt::Error>> {
+    results.into_iter().map(|r| r.map_err(wit_error)).collect()
+}
+
 impl exported::Guest for Component {
     fn create(options: exported::CreateOptions) -> Result<wt::KeyInfo, wt::Error> {
-        let options = CreateOptions {
-            algorithm: options.algorithm.map(from_wit_alg),
-            labels: options
-                .labels
-                .into_iter()
-                .map(|l| (l.name, l.value))
-                .collect(),
-        };
+        let options = create_options(options);
         with_kms(|kms| kms.create(options).map(|r| info(&r)))
+    }
+
+    fn import_key(
+        material: Vec<u8>,
+        options: exported::CreateOptions,
+    ) -> Result<wt::KeyInfo, wt::Error> {
+        let material = KeyMaterial::from_bytes(zeroize::Zeroizing::new(material));
+        let options = create_options(options);
+        with_kms(|kms| kms.import(material, options).map(|r| info(&r)))
+    }
+
+    fn rewrap(envelope: Vec<u8>, aad: Vec<u8>) -> Result<exported::Rewrapped, wt::Error> {
+        with_kms(|kms| kms.rewrap(&envelope, &aad).map(rewrapped))
+    }
+
+    fn generate_data_key(key: String, aad: Vec<u8>) -> Result<exported::DataKey, wt::Error> {
+        data_key(&key, &aad, true)
+    }
+
+    fn generate_data_key_wrapped(
+        key: String,
+        aad: Vec<u8>,
+    ) -> Result<exported::DataKey, wt::Error> {
+        data_key(&key, &aad, false)
+    }
+
+    fn disable(id: String) -> Result<wt::KeyInfo, wt::Error> {
+        with_kms(|kms| kms.disable(parse_key_id(&id)?).map(|r| info(&r)))
+    }
+
+    fn enable(id: String) -> Result<wt::KeyInfo, wt::Error> {
+        with_kms(|kms| kms.enable(parse_key_id(&id)?).map(|r| info(&r)))
+    }
+
+    fn destroy(id: String, options: exported::DestroyOptions) -> Result<wt::KeyInfo, wt::Error> {
+        let options = DestroyOptions {
+            confirm: options.confirm,
+            force: options.force,
+        };
+        with_kms(|kms| kms.destroy(parse_key_id(&id)?, &options).map(|r| info(&r)))
+    }
+
+    fn encrypt_batch(items_in: Vec<exported::EncryptItem>) -> Items<Vec<u8>> {
+        with_kms(|kms| {
+            let results = run_batch(items_in, |item| {
+                let plaintext = zeroize::Zeroizing::new(item.plaintext);
+                let key = parse_key_id(&item.key)?;
+                kms.encrypt(key, &plaintext, &item.aad).map(|(env, _)| env)
+            })?;
+            Ok(items(results))
+        })
+    }
+
+    fn decrypt_batch(items_in: Vec<exported::EnvelopeItem>) -> Items<Vec<u8>> {
+        with_kms(|kms| {
+            let results = run_batch(items_in, |item| {
+                kms.decrypt(&item.envelope, &item.aad)
+                    .map(|(plain, _)| plain.to_vec())
+            })?;
+            Ok(items(results))
+        })
+    }
+
+    fn rewrap_batch(items_in: Vec<exported::EnvelopeItem>) -> Items<exported::Rewrapped> {
+        with_kms(|kms| {
+            let results = run_batch(items_in, |item| {
+                kms.rewrap(&item.envelope, &item.aad).map(rewrapped)
+            })?;
+            Ok(items(results))
+        })
     }
 
     fn get(id: String) -> Result<wt::KeyInfo, wt::Error> {

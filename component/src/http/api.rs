@@ -6,16 +6,43 @@
 //! `POST /keys/{id}/rotate`, `POST /encrypt`, `POST /decrypt`,
 //! `POST /rotate`, `GET /audit`; and `GET /health`, `/ready`, `/live`,
 //! `/v1/security/health`.
+//!
+//! Routes only under `/v1/` (request -> response; every body is JSON):
+//! - `POST /v1/keys/import` `{material_b64, algorithm?, labels?}` -> 201,
+//!   the key as `POST /keys` shows it; 32-byte material (64 for
+//!   `aes-256-siv`), else 400.
+//! - `POST /v1/keys/{id}/disable` `{}` -> 200, the key (`disabled`).
+//! - `POST /v1/keys/{id}/enable` `{}` -> 200, the key (`active`, or
+//!   `retired` when a newer version exists).
+//! - `POST /v1/keys/{id}/destroy` `{confirm: "<id>", force?}` -> 200, the
+//!   tombstone (`destroyed`); the active key of a lineage needs `force`.
+//! - `POST /v1/rewrap` `{input, aad_b64?}` ->
+//!   `{envelope, key_id, previous_key_id}`.
+//! - `POST /v1/data-key` `{key_id, aad_b64?}` ->
+//!   `{key_id, plaintext_b64, wrapped}`; `POST /v1/data-key/wrapped`, the
+//!   same without `plaintext_b64`. `wrapped` is an envelope.
+//! - `POST /v1/batch/encrypt`, `/v1/batch/decrypt`, `/v1/batch/rewrap`
+//!   `{items: [..]}` (items shaped as the single routes' bodies) ->
+//!   `{results: [..]}` in the same order, each the single route's answer or
+//!   `{error: {code, message}}`. 200 when every item succeeded; else 400, or
+//!   the highest 5xx when an item met a fault. More than
+//!   [`MAX_BATCH_ITEMS`] items: 413.
+//!
+//! A destroyed key answers 410 `key_destroyed` with its `key_id`.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::json::{self, CreateBody, DecryptBody, EncryptBody, RotateBody};
+use super::json::{
+    self, BatchBody, CreateBody, DataKeyBody, DecryptBody, DestroyBody, EncryptBody, ImportBody,
+    RewrapBody, RotateBody,
+};
 use crate::error::KmsError;
 use crate::model::{Algorithm, AuditFilter, KeyState, RecordFilter, parse_key_id};
-use crate::ops::{CreateOptions, Kms, MAX_PAGE};
+use crate::ops::{CreateOptions, DestroyOptions, Kms, MAX_BATCH_ITEMS, MAX_PAGE};
 use crate::seal::MasterKeys;
+use crate::secret::KeyMaterial;
 use crate::store::Store;
 
 /// A request as the API sees it.
@@ -49,19 +76,10 @@ impl Response {
 
     /// A response for an error the caller can act on (or a 500).
     pub fn error(err: &KmsError) -> Response {
-        let (status, code) = json::status_and_code(err);
-        let current = match err {
-            KmsError::Conflict { current_key_id, .. } => current_key_id.map(|c| c.to_string()),
-            _ => None,
-        };
-        let message = match err {
-            // Faults stay in the log; the caller learns only that one happened.
-            KmsError::Internal(_) => "internal error".to_string(),
-            other => other.to_string(),
-        };
+        let (status, _) = json::status_and_code(err);
         Response {
             status,
-            body: json::error_body(code, &message, current),
+            body: json::error_value(err),
         }
     }
 
@@ -96,10 +114,9 @@ pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Res
         "/v1/security/health" => return security_health(ctx, req),
         _ => {}
     }
-    let route = path
-        .strip_prefix("/v1")
-        .filter(|r| r.starts_with('/'))
-        .unwrap_or(path);
+    let versioned = path.strip_prefix("/v1").filter(|r| r.starts_with('/'));
+    let route = versioned.unwrap_or(path);
+    let v1 = versioned.is_some();
     let segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
 
     let keys = match ctx.keys {
@@ -118,6 +135,24 @@ pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Res
     }
     let kms = Kms::new(ctx.store, keys);
     let result = match (req.method, segments.as_slice()) {
+        ("POST", ["keys", "import"]) if v1 => import(&kms, req),
+        (_, ["keys", "import"]) if v1 => {
+            return Response::plain_error(405, "method_not_allowed", "method not allowed");
+        }
+        (_, ["keys", "import"]) => {
+            return Response::plain_error(404, "not_found", "no such route");
+        }
+        ("POST", ["keys", id, "disable"]) if v1 => {
+            parse_key_id(id).and_then(|id| kms.disable(id)).map(key_ok)
+        }
+        ("POST", ["keys", id, "enable"]) if v1 => {
+            parse_key_id(id).and_then(|id| kms.enable(id)).map(key_ok)
+        }
+        ("POST", ["keys", id, "destroy"]) if v1 => destroy(&kms, req, id),
+        ("POST", ["rewrap"]) if v1 => body(req).and_then(|b| rewrap(&kms, b)).map(ok),
+        ("POST", ["data-key"]) if v1 => data_key(&kms, req, true),
+        ("POST", ["data-key", "wrapped"]) if v1 => data_key(&kms, req, false),
+        ("POST", ["batch", op @ ("encrypt" | "decrypt" | "rewrap")]) if v1 => batch(&kms, req, op),
         ("POST", ["keys"]) => create(&kms, req),
         ("GET", ["keys"]) => list(&kms, req),
         ("GET", ["keys", id]) => parse_key_id(id)
@@ -125,12 +160,19 @@ pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Res
             .map(|r| Response::ok(200, json::key(&r))),
         ("GET", ["keys", id, "lineage"]) => lineage(&kms, id),
         ("POST", ["keys", id, "rotate"]) => rotate(&kms, id),
-        ("POST", ["encrypt"]) => encrypt(&kms, req),
-        ("POST", ["decrypt"]) => decrypt(&kms, req),
+        ("POST", ["encrypt"]) => body(req).and_then(|b| encrypt(&kms, b)).map(ok),
+        ("POST", ["decrypt"]) => body(req).and_then(|b| decrypt(&kms, b)).map(ok),
         ("GET", ["audit"]) => audit(&kms, req),
         ("POST", ["rotate"]) => body::<RotateBody>(req).and_then(|b| rotate(&kms, &b.key_id)),
         (_, ["keys" | "encrypt" | "decrypt" | "rotate" | "audit"])
         | (_, ["keys", _] | ["keys", _, "lineage" | "rotate"]) => {
+            return Response::plain_error(405, "method_not_allowed", "method not allowed");
+        }
+        (_, ["rewrap" | "data-key"] | ["data-key", "wrapped"])
+        | (_, ["keys", _, "disable" | "enable" | "destroy"])
+        | (_, ["batch", "encrypt" | "decrypt" | "rewrap"])
+            if v1 =>
+        {
             return Response::plain_error(405, "method_not_allowed", "method not allowed");
         }
         _ => return Response::plain_error(404, "not_found", "no such route"),
@@ -223,17 +265,7 @@ fn body<T: DeserializeOwned>(req: &Request<'_>) -> Result<T, KmsError> {
 
 fn create<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Response, KmsError> {
     let body: CreateBody = body(req)?;
-    let algorithm = body
-        .algorithm
-        .as_deref()
-        .map(|name| {
-            Algorithm::from_name(name).ok_or_else(|| {
-                KmsError::InvalidInput(
-                    "algorithm must be aes-256-gcm, xchacha20-poly1305 or aes-256-siv".into(),
-                )
-            })
-        })
-        .transpose()?;
+    let algorithm = algorithm(body.algorithm.as_deref())?;
     let record = kms.create(CreateOptions {
         algorithm,
         labels: body.labels.into_iter().collect(),
@@ -326,33 +358,40 @@ fn rotate<S: Store + ?Sized>(kms: &Kms<'_, S>, id: &str) -> Result<Response, Kms
     Ok(Response::ok(200, json::key(&successor)))
 }
 
-fn encrypt<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Response, KmsError> {
-    let body: EncryptBody = body(req)?;
+fn ok(body: Value) -> Response {
+    Response::ok(200, body)
+}
+
+fn key_ok(record: crate::model::KeyRecord) -> Response {
+    Response::ok(200, json::key(&record))
+}
+
+/// Optional base64 associated data; absent is the same as empty.
+fn aad(field: Option<&str>) -> Result<Vec<u8>, KmsError> {
+    field
+        .map(|a| json::b64("aad_b64", a))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+fn encrypt<S: Store + ?Sized>(kms: &Kms<'_, S>, body: EncryptBody) -> Result<Value, KmsError> {
     let key: Uuid = parse_key_id(&body.key_id)?;
     let plaintext = match (&body.input, &body.input_b64) {
         (Some(text), None) => zeroize::Zeroizing::new(text.as_bytes().to_vec()),
-        (None, Some(b64)) => zeroize::Zeroizing::new(json::b64("input_b64", b64)?),
+        (None, Some(b64)) => json::b64_secret("input_b64", b64)?,
         _ => {
             return Err(KmsError::InvalidInput(
                 "give exactly one of input (text) or input_b64".into(),
             ));
         }
     };
-    let aad = body
-        .aad_b64
-        .as_deref()
-        .map(|a| json::b64("aad_b64", a))
-        .transpose()?;
+    let aad = aad(body.aad_b64.as_deref())?;
 
-    let (envelope, record) = kms.encrypt(key, &plaintext, aad.as_deref().unwrap_or_default())?;
-    Ok(Response::ok(
-        200,
-        json!({ "envelope": json::to_b64(&envelope), "key_id": record.id.to_string() }),
-    ))
+    let (envelope, record) = kms.encrypt(key, &plaintext, &aad)?;
+    Ok(json!({ "envelope": json::to_b64(&envelope), "key_id": record.id.to_string() }))
 }
 
-fn decrypt<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Response, KmsError> {
-    let body: DecryptBody = body(req)?;
+fn decrypt<S: Store + ?Sized>(kms: &Kms<'_, S>, body: DecryptBody) -> Result<Value, KmsError> {
     let as_base64 = match body.output.as_deref() {
         None | Some("text") => false,
         Some("base64") => true,
@@ -363,26 +402,140 @@ fn decrypt<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Res
         }
     };
     let envelope = json::b64("input", &body.input)?;
-    let aad = body
-        .aad_b64
-        .as_deref()
-        .map(|a| json::b64("aad_b64", a))
-        .transpose()?;
+    let aad = aad(body.aad_b64.as_deref())?;
 
-    let (plaintext, record) = kms.decrypt(&envelope, aad.as_deref().unwrap_or_default())?;
+    let (plaintext, record) = kms.decrypt(&envelope, &aad)?;
     let key_id = record.id.to_string();
     let text = if as_base64 {
         None
     } else {
         std::str::from_utf8(&plaintext).ok()
     };
-    Ok(Response::ok(
-        200,
-        match text {
-            Some(text) => json!({ "plaintext": text, "key_id": key_id }),
-            None => json!({ "plaintext_b64": json::to_b64(&plaintext), "key_id": key_id }),
-        },
-    ))
+    Ok(match text {
+        Some(text) => json!({ "plaintext": text, "key_id": key_id }),
+        None => json!({ "plaintext_b64": json::to_b64(&plaintext), "key_id": key_id }),
+    })
+}
+
+fn rewrap<S: Store + ?Sized>(kms: &Kms<'_, S>, body: RewrapBody) -> Result<Value, KmsError> {
+    let envelope = json::b64("input", &body.input)?;
+    let aad = aad(body.aad_b64.as_deref())?;
+    let out = kms.rewrap(&envelope, &aad)?;
+    Ok(json!({
+        "envelope": json::to_b64(&out.envelope),
+        "key_id": out.key.id.to_string(),
+        "previous_key_id": out.previous.id.to_string(),
+    }))
+}
+
+fn import<S: Store + ?Sized>(kms: &Kms<'_, S>, req: &Request<'_>) -> Result<Response, KmsError> {
+    let body: ImportBody = body(req)?;
+    let material = KeyMaterial::from_bytes(json::b64_secret("material_b64", &body.material_b64)?);
+    let algorithm = algorithm(body.algorithm.as_deref())?;
+    let labels = body
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // `body` zeroizes its base64 text when it drops; `material` is
+    // zeroized inside `import` whatever the outcome.
+    drop(body);
+    let record = kms.import(material, CreateOptions { algorithm, labels })?;
+    Ok(Response::ok(201, json::key(&record)))
+}
+
+fn destroy<S: Store + ?Sized>(
+    kms: &Kms<'_, S>,
+    req: &Request<'_>,
+    id: &str,
+) -> Result<Response, KmsError> {
+    let id = parse_key_id(id)?;
+    let body: DestroyBody = body(req)?;
+    let options = DestroyOptions {
+        confirm: body.confirm,
+        force: body.force,
+    };
+    kms.destroy(id, &options).map(key_ok)
+}
+
+fn data_key<S: Store + ?Sized>(
+    kms: &Kms<'_, S>,
+    req: &Request<'_>,
+    with_plaintext: bool,
+) -> Result<Response, KmsError> {
+    let body: DataKeyBody = body(req)?;
+    let key = parse_key_id(&body.key_id)?;
+    let aad = aad(body.aad_b64.as_deref())?;
+    let dk = kms.generate_data_key(key, &aad, with_plaintext)?;
+
+    let mut out = json!({
+        "key_id": dk.key.id.to_string(),
+        "wrapped": json::to_b64(&dk.wrapped),
+    });
+    if let Some(plain) = &dk.plaintext {
+        // TODO(issue 5): the base64 copy in the JSON value is not zeroized;
+        // it lives only as long as this request's instance, but a writer
+        // that zeroizes would be tighter (decrypt's plaintext likewise).
+        out["plaintext_b64"] = Value::String(json::to_b64(plain.expose()));
+    }
+    Ok(Response::ok(200, out))
+}
+
+/// One batch route: every item decoded and run on its own.
+fn batch<S: Store + ?Sized>(
+    kms: &Kms<'_, S>,
+    req: &Request<'_>,
+    op: &str,
+) -> Result<Response, KmsError> {
+    let body: BatchBody = body(req)?;
+    if body.items.len() > MAX_BATCH_ITEMS {
+        return Ok(Response::plain_error(
+            413,
+            "payload_too_large",
+            &format!("a batch holds at most {MAX_BATCH_ITEMS} items"),
+        ));
+    }
+    let item = |value: Value| -> Result<Value, KmsError> {
+        let shape = |e: serde_json::Error| KmsError::InvalidInput(format!("invalid item: {e}"));
+        match op {
+            "encrypt" => encrypt(kms, serde_json::from_value(value).map_err(shape)?),
+            "decrypt" => decrypt(kms, serde_json::from_value(value).map_err(shape)?),
+            _ => rewrap(kms, serde_json::from_value(value).map_err(shape)?),
+        }
+    };
+    let results = crate::ops::run_batch(body.items, item)?;
+
+    let mut status = 200;
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|err| {
+                if let KmsError::Internal(detail) = &err {
+                    crate::log::error(format_args!("batch {op} item failed: {detail}"));
+                }
+                let (item_status, _) = json::status_and_code(&err);
+                status = match (status, item_status) {
+                    (s, i) if i >= 500 => s.max(i),
+                    (200, _) => 400,
+                    (s, _) => s,
+                };
+                json::error_value(&err)
+            })
+        })
+        .collect();
+    Ok(Response::ok(status, json!({ "results": results })))
+}
+
+/// An optional algorithm name.
+fn algorithm(name: Option<&str>) -> Result<Option<Algorithm>, KmsError> {
+    name.map(|name| {
+        Algorithm::from_name(name).ok_or_else(|| {
+            KmsError::InvalidInput(
+                "algorithm must be aes-256-gcm, xchacha20-poly1305 or aes-256-siv".into(),
+            )
+        })
+    })
+    .transpose()
 }
 
 #[cfg(test)]

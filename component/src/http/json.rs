@@ -7,6 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::KmsError;
 use crate::model::{AuditEvent, KeyRecord};
@@ -57,11 +58,84 @@ pub struct RotateBody {
     pub key_id: String,
 }
 
+/// `POST /v1/keys/import`: the caller's key, base64. No `Debug`: the
+/// material must never be printed, and it is zeroized on drop.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// The key material, standard base64.
+    pub material_b64: String,
+    /// Algorithm name; AES-256-GCM when absent.
+    pub algorithm: Option<String>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Drop for ImportBody {
+    fn drop(&mut self) {
+        self.material_b64.zeroize();
+    }
+}
+
+/// `POST /v1/keys/{id}/destroy`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestroyBody {
+    /// The key id again, as confirmation.
+    #[serde(default)]
+    pub confirm: String,
+    /// Destroy even the active key of a lineage.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `POST /v1/rewrap`, and one item of `POST /v1/batch/rewrap`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewrapBody {
+    /// The envelope, base64.
+    pub input: String,
+    /// Base64 associated data, bound again to the new envelope.
+    pub aad_b64: Option<String>,
+}
+
+/// `POST /v1/data-key` and `POST /v1/data-key/wrapped`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataKeyBody {
+    /// Key id or lineage id that wraps the data key.
+    pub key_id: String,
+    /// Base64 associated data for the wrapped data key.
+    pub aad_b64: Option<String>,
+}
+
+/// `POST /v1/batch/*`: the items stay JSON values so that each one is
+/// checked, and fails, on its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    /// The items, in order.
+    pub items: Vec<Value>,
+}
+
 /// Decode standard base64 from a named field.
 pub fn b64(field: &str, text: &str) -> Result<Vec<u8>, KmsError> {
     STANDARD
         .decode(text)
         .map_err(|_| KmsError::InvalidInput(format!("{field} is not valid base64")))
+}
+
+/// Decode secret base64 (key material) into memory that is zeroized on
+/// drop, also when decoding fails halfway.
+pub fn b64_secret(field: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    // Reserve enough up front so that decoding never reallocates and
+    // leaves a copy behind.
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len() / 4 * 3 + 3));
+    STANDARD
+        .decode_vec(text, &mut out)
+        .map_err(|_| KmsError::InvalidInput(format!("{field} is not valid base64")))?;
+    Ok(out)
 }
 
 /// Encode as standard base64.
@@ -114,11 +188,31 @@ pub fn status_and_code(err: &KmsError) -> (u16, &'static str) {
         KmsError::InvalidInput(_) => (400, "invalid_input"),
         KmsError::Conflict { .. } => (409, "conflict"),
         KmsError::KeyNotUsable(_) => (409, "key_not_usable"),
+        KmsError::KeyDestroyed(_) => (410, "key_destroyed"),
         KmsError::DecryptionFailed => (422, "decryption_failed"),
         KmsError::Unauthorized(_) => (401, "unauthorized"),
         KmsError::StorageUnavailable(_) => (503, "storage_unavailable"),
         KmsError::Internal(_) => (500, "internal"),
     }
+}
+
+/// The `{"error": {...}}` object for `err`, as a single response or one
+/// batch item shows it. Internal faults say only that one happened.
+pub fn error_value(err: &KmsError) -> Value {
+    let (_, code) = status_and_code(err);
+    let current = match err {
+        KmsError::Conflict { current_key_id, .. } => current_key_id.map(|c| c.to_string()),
+        _ => None,
+    };
+    let message = match err {
+        KmsError::Internal(_) => "internal error".to_string(),
+        other => other.to_string(),
+    };
+    let mut body = error_body(code, &message, current);
+    if let KmsError::KeyDestroyed(id) = err {
+        body["error"]["key_id"] = Value::String(id.to_string());
+    }
+    body
 }
 
 /// The JSON error body: `{"error": {"code", "message"}}`, plus the current

@@ -70,8 +70,10 @@ fn answer(request: IncomingRequest) -> api::Response {
     if declared_len.is_some_and(|n| n > settings.max_body_bytes as u64) {
         return too_large();
     }
-    let body = match read_body(request, settings.max_body_bytes) {
-        Ok(body) => body,
+    // The body may carry plaintext or key material (import): zeroized once
+    // answered.
+    let body = match read_body(request, settings.max_body_bytes, declared_len) {
+        Ok(body) => zeroize::Zeroizing::new(body),
         Err(BodyError::TooLarge) => return too_large(),
         Err(BodyError::Broken) => {
             return api::Response::plain_error(400, "invalid_input", "request body unreadable");
@@ -92,12 +94,19 @@ fn answer(request: IncomingRequest) -> api::Response {
     api::handle(&ctx, &req)
 }
 
-/// Read the whole body, refusing more than `limit` bytes.
-fn read_body(request: IncomingRequest, limit: usize) -> Result<Vec<u8>, BodyError> {
+/// Read the whole body, refusing more than `limit` bytes. The declared
+/// length sizes the buffer up front, so that growing it leaves no stray
+/// copies of the body behind in most requests.
+fn read_body(
+    request: IncomingRequest,
+    limit: usize,
+    declared_len: Option<u64>,
+) -> Result<Vec<u8>, BodyError> {
     let Ok(body) = request.consume() else {
         return Ok(Vec::new());
     };
-    let mut bytes = Vec::new();
+    let hint = declared_len.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut bytes = Vec::with_capacity(hint);
     {
         let stream = body.stream().map_err(|_| BodyError::Broken)?;
         loop {

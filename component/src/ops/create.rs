@@ -23,11 +23,23 @@ pub struct CreateOptions {
 impl<S: Store + ?Sized> Kms<'_, S> {
     /// Create a key: version 1 of a new lineage.
     pub fn create(&self, options: CreateOptions) -> Result<KeyRecord, KmsError> {
+        let algorithm = options.algorithm.unwrap_or(Algorithm::Aes256Gcm);
+        let material = KeyMaterial::generate(algorithm.key_len())?;
+        self.new_lineage(&material, options, "created")
+    }
+
+    /// Seal `material` as version 1 of a new lineage, store it and record
+    /// `action` in the audit trail. The caller has checked the length.
+    pub(super) fn new_lineage(
+        &self,
+        material: &KeyMaterial,
+        options: CreateOptions,
+        action: &str,
+    ) -> Result<KeyRecord, KmsError> {
         let labels = check_labels(options.labels)?;
         let algorithm = options.algorithm.unwrap_or(Algorithm::Aes256Gcm);
         let now = now_ms();
 
-        let material = KeyMaterial::generate(algorithm.key_len())?;
         let mut record = KeyRecord {
             id: new_id(now)?,
             lineage_id: new_id(now)?,
@@ -40,12 +52,12 @@ impl<S: Store + ?Sized> Kms<'_, S> {
             sealed: Vec::new(),
             seal_key_id: String::new(),
         };
-        self.keys.seal(&mut record, &material)?;
+        self.keys.seal(&mut record, material)?;
         self.store.insert(&record)?;
-        self.audit("created", &record);
+        self.audit(action, &record);
 
         crate::log::info(format_args!(
-            "created key_id={} lineage_id={} algorithm={}",
+            "{action} key_id={} lineage_id={} algorithm={}",
             record.id,
             record.lineage_id,
             algorithm.name()

@@ -78,4 +78,59 @@ mod tests {
             Some(KmsError::DecryptionFailed)
         );
     }
+
+    #[test]
+    fn flipping_any_bit_of_a_stored_keys_envelope_fails_opaquely_for_every_algorithm() {
+        let store = MemoryStore::new();
+        let keys = master_keys();
+        let kms = Kms::new(&store, &keys);
+        for alg in crate::model::Algorithm::ALL {
+            let key = kms
+                .create(CreateOptions {
+                    algorithm: Some(alg),
+                    labels: vec![],
+                })
+                .unwrap();
+            let (env, _) = kms.encrypt(key.id, b"tamper-evident", b"aad").unwrap();
+            assert!(kms.decrypt(&env, b"aad").is_ok());
+            // Header (version, algorithm, key id), nonce, ciphertext, tag.
+            for byte in 0..env.len() {
+                for bit in 0..8 {
+                    let mut bad = env.clone();
+                    bad[byte] ^= 1 << bit;
+                    assert_eq!(
+                        kms.decrypt(&bad, b"aad").err(),
+                        Some(KmsError::DecryptionFailed),
+                        "{alg:?} byte {byte} bit {bit}"
+                    );
+                }
+            }
+            for len in 0..env.len() {
+                assert_eq!(
+                    kms.decrypt(&env[..len], b"aad").err(),
+                    Some(KmsError::DecryptionFailed)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn empty_plaintext_and_empty_associated_data_round_trip_for_every_algorithm() {
+        let store = MemoryStore::new();
+        let keys = master_keys();
+        let kms = Kms::new(&store, &keys);
+        for alg in crate::model::Algorithm::ALL {
+            let key = kms
+                .create(CreateOptions {
+                    algorithm: Some(alg),
+                    labels: vec![],
+                })
+                .unwrap();
+            let (env, _) = kms.encrypt(key.id, b"", b"").unwrap();
+            assert!(kms.decrypt(&env, b"").unwrap().0.is_empty());
+            let big = vec![0xa5u8; 1 << 20];
+            let (env, _) = kms.encrypt(key.id, &big, &big[..4096]).unwrap();
+            assert_eq!(*kms.decrypt(&env, &big[..4096]).unwrap().0, big);
+        }
+    }
 }

@@ -30,10 +30,13 @@ impl<S: Store + ?Sized> Kms<'_, S> {
     pub(crate) fn encryption_key(&self, key: Uuid) -> Result<KeyRecord, KmsError> {
         let record = match self.store.get(key)? {
             Some(record) => record,
-            None => self
-                .store
-                .active(key)?
-                .ok_or_else(|| KmsError::NotFound(format!("no key or lineage {key}")))?,
+            None => match self.store.active(key)? {
+                Some(active) => active,
+                None if self.store.lineage(key)?.is_empty() => {
+                    return Err(KmsError::NotFound(format!("no key or lineage {key}")));
+                }
+                None => return Err(super::no_active_key(key)),
+            },
         };
         match record.state {
             KeyState::Active => Ok(record),
@@ -93,5 +96,49 @@ mod tests {
         let kms = Kms::new(&store, &keys);
         let err = kms.encrypt(Uuid::from_u128(3), b"x", b"");
         assert!(matches!(err, Err(KmsError::NotFound(_))));
+    }
+
+    // RFC 5297, section 1.3: deterministic authenticated encryption. Equal
+    // key, plaintext and associated data give the same envelope; anything
+    // else differs.
+    #[test]
+    fn deterministic_keys_give_byte_identical_envelopes_for_equal_inputs() {
+        let store = MemoryStore::new();
+        let keys = master_keys();
+        let kms = Kms::new(&store, &keys);
+        let siv = |labels| CreateOptions {
+            algorithm: Some(crate::model::Algorithm::Aes256Siv),
+            labels,
+        };
+        let key = kms.create(siv(vec![])).unwrap();
+        let other = kms.create(siv(vec![])).unwrap();
+        let enc = |id, p: &[u8], a: &[u8]| kms.encrypt(id, p, a).unwrap().0;
+
+        assert_eq!(
+            enc(key.id, b"alice", b"email"),
+            enc(key.id, b"alice", b"email")
+        );
+        // A lineage id names the same key, so the same envelope.
+        assert_eq!(
+            enc(key.lineage_id, b"alice", b"email"),
+            enc(key.id, b"alice", b"email")
+        );
+        assert_ne!(
+            enc(key.id, b"alice", b"email"),
+            enc(key.id, b"alice", b"phone")
+        );
+        assert_ne!(
+            enc(key.id, b"alice", b"email"),
+            enc(key.id, b"alicf", b"email")
+        );
+        assert_ne!(
+            enc(key.id, b"alice", b"email"),
+            enc(other.id, b"alice", b"email")
+        );
+        assert_eq!(enc(key.id, b"", b""), enc(key.id, b"", b""));
+        assert_ne!(enc(key.id, b"", b""), enc(key.id, b"", b"x"));
+        // Associated data is bound as one string: moving bytes between the
+        // plaintext and the associated data changes the envelope.
+        assert_ne!(enc(key.id, b"ab", b"c"), enc(key.id, b"a", b"bc"));
     }
 }

@@ -1,12 +1,21 @@
 //! The key operations, one module each, over any [`Store`].
 
+mod batch;
 mod create;
+mod datakey;
 mod decrypt;
 mod encrypt;
+mod import;
+mod lifecycle;
 mod read;
-
-pub use self::read::MAX_PAGE;
+mod rewrap;
 mod rotate;
+
+pub use self::batch::{MAX_BATCH_ITEMS, check_batch_len, run as run_batch};
+pub use self::datakey::{DATA_KEY_LEN, DataKey};
+pub use self::lifecycle::DestroyOptions;
+pub use self::read::MAX_PAGE;
+pub use self::rewrap::Rewrapped;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -101,15 +110,27 @@ impl<'a, S: Store + ?Sized> Kms<'a, S> {
     }
 }
 
-/// Refuse a key whose state forbids any use.
+/// Refuse a key whose state forbids any use: a disabled key until it is
+/// enabled, a destroyed key for good.
 fn ensure_usable(record: &KeyRecord) -> Result<(), KmsError> {
     match record.state {
         KeyState::Active | KeyState::Retired => Ok(()),
-        KeyState::Disabled | KeyState::Destroyed => Err(KmsError::KeyNotUsable(format!(
-            "key {} is {}",
-            record.id,
-            record.state.name()
+        KeyState::Disabled => Err(KmsError::KeyNotUsable(format!(
+            "key {} is disabled; enable it to use it again",
+            record.id
         ))),
+        KeyState::Destroyed => Err(KmsError::KeyDestroyed(record.id)),
+    }
+}
+
+/// The conflict for a lineage whose newest version is disabled or
+/// destroyed, so that nothing can encrypt for it.
+fn no_active_key(lineage_id: Uuid) -> KmsError {
+    KmsError::Conflict {
+        message: format!(
+            "lineage {lineage_id} has no active key: its newest version is disabled or destroyed"
+        ),
+        current_key_id: None,
     }
 }
 

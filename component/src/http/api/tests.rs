@@ -356,3 +356,5 @@ fn the_audit_trail_records_lifecycle_events_per_key() {
     assert_eq!(rest["events"].as_array().unwrap().len(), 1);
     assert_eq!(api.call("GET", "/v1/audit?limit=5000", "").0, 400);
 }
+
+mod v1;
