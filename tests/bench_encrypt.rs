@@ -1,6 +1,6 @@
 //! `POST /encrypt` throughput and latency against the real host binary.
 //!
-//! Run: `cargo build --release -p qimem-host && cargo bench -p qimem-tests --bench encrypt`
+//! Run: `cargo bench -p qimem-host --bench encrypt`
 //!
 //! Starts `target/release/qimem` (stateless unless `QIMEM_MODE` and
 //! `DATABASE_URL` are set in the environment), creates one key, then for
