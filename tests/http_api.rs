@@ -5,6 +5,16 @@ use base64::engine::general_purpose::STANDARD;
 use qimem_tests::{Host, TEST_MASTER_KEY, run_to_exit};
 use serde_json::{Value, json};
 
+/// A bad request and its expected answer: path, content type, body,
+/// status and error code.
+type BadRequest = (
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
+
 fn s(v: &Value) -> String {
     v.as_str()
         .unwrap_or_else(|| panic!("not a string: {v}"))
@@ -119,7 +129,7 @@ fn every_bad_request_gets_its_4xx_and_the_connection_survives() {
     let truncated = &envelope[..envelope.len() - 17];
 
     let json_ct = Some("application/json");
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<BadRequest> = vec![
         (
             "/encrypt",
             json_ct,

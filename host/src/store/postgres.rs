@@ -79,39 +79,61 @@ impl PgStore {
     }
 
     /// Run `statement` with `params`; the number of rows affected.
-    async fn execute(&self, statement: &str, params: &[Param]) -> Result<u64, StoreError> {
-        self.bounded(async {
-            let client = self.pool.get().await.map_err(pool_error)?;
+    async fn execute(&self, statement: &'static str, params: &[Param]) -> Result<u64, StoreError> {
+        let params = params.to_vec();
+        self.spawn(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
             let prepared = client.prepare_cached(statement).await.map_err(db_error)?;
-            let values = to_sql(params);
-            client.execute(&prepared, &values).await.map_err(db_error)
+            client
+                .execute(&prepared, &to_sql(&params))
+                .await
+                .map_err(db_error)
         })
         .await
     }
 
     /// Run `statement` with `params`; its rows.
-    async fn query(&self, statement: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
-        self.bounded(async {
-            let client = self.pool.get().await.map_err(pool_error)?;
+    async fn query(
+        &self,
+        statement: &'static str,
+        params: &[Param],
+    ) -> Result<Vec<Row>, StoreError> {
+        let params = params.to_vec();
+        self.spawn(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
             let prepared = client.prepare_cached(statement).await.map_err(db_error)?;
-            let values = to_sql(params);
-            client.query(&prepared, &values).await.map_err(db_error)
+            client
+                .query(&prepared, &to_sql(&params))
+                .await
+                .map_err(db_error)
         })
         .await
     }
 
-    async fn bounded<T>(
+    /// Run database work as its own task, bounded by the timeout.
+    ///
+    /// The store import is called on a component instance's fiber, whose
+    /// stack is small; connecting (TLS included) and querying run on a
+    /// tokio worker's stack instead.
+    async fn spawn<T, F>(
         &self,
-        work: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("database timed out".into())))
+        work: impl FnOnce(Pool) -> F + Send + 'static,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let task = tokio::spawn(tokio::time::timeout(self.timeout, work(self.pool.clone())));
+        match task.await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(StoreError::Unavailable("database timed out".into())),
+            Err(_) => Err(StoreError::Internal("database task failed".into())),
+        }
     }
 
     async fn records(
         &self,
-        statement: &str,
+        statement: &'static str,
         params: &[Param],
     ) -> Result<Vec<KeyRecord>, StoreError> {
         self.query(statement, params)
