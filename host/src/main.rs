@@ -56,7 +56,11 @@ enum Command {
     /// under QIMEM_MASTER_KEY_PREVIOUS; prints the counts as JSON.
     Reseal {
         /// Records read and resealed per batch.
-        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        #[arg(
+            long,
+            default_value_t = 100,
+            value_parser = clap::value_parser!(u32).range(1..=10_000)
+        )]
         batch_size: u32,
     },
 }
