@@ -19,7 +19,13 @@ fn main() {
     let target_dir = out_dir.join("wasm");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
-    for watched in ["component/src", "component/Cargo.toml", "wit", "Cargo.lock"] {
+    for watched in [
+        "component/src",
+        "component/Cargo.toml",
+        "wit",
+        "Cargo.lock",
+        "migrations",
+    ] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()

@@ -11,6 +11,9 @@ use base64::engine::general_purpose::STANDARD;
 use qimem_component::seal::MasterKey;
 use zeroize::Zeroizing;
 
+use crate::store::postgres::PgSettings;
+use crate::store::tls::DbUrl;
+
 /// Where keys live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -38,6 +41,8 @@ pub struct Config {
     pub max_instances: u32,
     /// Where compiled component code is cached; wasmtime's default if unset.
     pub cache_dir: Option<PathBuf>,
+    /// The PostgreSQL store (stateful mode only).
+    pub database: Option<PgSettings>,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -96,7 +101,13 @@ impl Config {
             .filter(|d| !d.is_empty())
             .map(PathBuf::from);
 
+        let database = match mode {
+            Mode::Stateless => None,
+            Mode::Stateful => Some(database_settings(&get)?),
+        };
+
         Ok(Config {
+            database,
             mode,
             bind,
             master_key,
@@ -107,6 +118,26 @@ impl Config {
             cache_dir,
         })
     }
+}
+
+/// The stateful store's settings: `DATABASE_URL` (required),
+/// `QIMEM_DB_POOL_SIZE` (default 10), `QIMEM_DB_CONNECT_TIMEOUT_MS` and
+/// `QIMEM_DB_STATEMENT_TIMEOUT_MS` (default 5000 each). Errors never
+/// repeat the URL, which may carry a password.
+pub fn database_settings(get: &impl Fn(&str) -> Option<String>) -> Result<PgSettings, ConfigError> {
+    let url = get("DATABASE_URL")
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| ConfigError("DATABASE_URL is required in stateful mode".into()))?;
+    let url = DbUrl::parse(url.trim()).map_err(ConfigError)?;
+    let pool_size = number(get, "QIMEM_DB_POOL_SIZE", 10, 1, 1000)?;
+    let connect = number(get, "QIMEM_DB_CONNECT_TIMEOUT_MS", 5000, 100, 600_000)?;
+    let statement = number(get, "QIMEM_DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000)?;
+    Ok(PgSettings {
+        url,
+        pool_size,
+        connect_timeout: std::time::Duration::from_millis(connect as u64),
+        statement_timeout: std::time::Duration::from_millis(statement as u64),
+    })
 }
 
 /// A master key from `NAME` or from the file named by `NAME_FILE`,
@@ -216,6 +247,38 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("required in stateful mode"));
+    }
+
+    #[test]
+    fn stateful_mode_needs_a_database_url_and_checks_the_pool_size() {
+        let key = (
+            "QIMEM_MASTER_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        );
+        let err = config(&[("QIMEM_MODE", "stateful"), key])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("DATABASE_URL"));
+        let url = ("DATABASE_URL", "postgres://u:pw@127.0.0.1/db");
+        let c = config(&[("QIMEM_MODE", "stateful"), key, url]).unwrap();
+        assert_eq!(c.database.unwrap().pool_size, 10);
+        let err = config(&[
+            ("QIMEM_MODE", "stateful"),
+            key,
+            url,
+            ("QIMEM_DB_POOL_SIZE", "0"),
+        ])
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("QIMEM_DB_POOL_SIZE"));
+        let bad = ("DATABASE_URL", "postgres://u:pw@127.0.0.1/db?sslmode=maybe");
+        let err = config(&[("QIMEM_MODE", "stateful"), key, bad])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("sslmode") && !err.contains("pw"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `qimem`: the native QIMEM host. Serves the key-management component over
-//! HTTP with wasmtime, keys in memory (stateless mode).
+//! HTTP with wasmtime, keys in memory (stateless mode) or in PostgreSQL
+//! (stateful mode, with `migrate` and `reseal` maintenance commands).
 //!
 //! Configuration is read from the environment (see `config`); a bad value
 //! exits with status 2 and a message naming the variable. Logs are JSON on
@@ -10,6 +11,7 @@
 
 mod bindings;
 mod config;
+mod reseal;
 mod runtime;
 mod server;
 mod state;
@@ -28,6 +30,8 @@ use crate::config::{Config, Mode};
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::state::Shared;
 use crate::store::Backend;
+use crate::store::postgres::{PgSettings, PgStore};
+use crate::store::tls::SslMode;
 
 /// QIMEM key-management service.
 ///
@@ -46,6 +50,19 @@ enum Command {
     Serve,
     /// Print a fresh random master key (base64) for QIMEM_MASTER_KEY.
     GenMasterKey,
+    /// Apply pending database migrations (DATABASE_URL) and exit.
+    Migrate,
+    /// Reseal every key record under QIMEM_MASTER_KEY, opening those sealed
+    /// under QIMEM_MASTER_KEY_PREVIOUS; prints the counts as JSON.
+    Reseal {
+        /// Records read and resealed per batch.
+        #[arg(
+            long,
+            default_value_t = 100,
+            value_parser = clap::value_parser!(u32).range(1..=10_000)
+        )]
+        batch_size: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,7 +76,100 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve_main(),
         Command::GenMasterKey => gen_master_key(),
+        Command::Migrate => maintenance_main(false, |config| Box::pin(migrate_main(config))),
+        Command::Reseal { batch_size } => maintenance_main(true, move |config| {
+            Box::pin(reseal_main(config, batch_size))
+        }),
     }
+}
+
+/// A boxed maintenance job over the stateful configuration.
+type Job = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
+
+/// Run a maintenance command: configuration as in stateful mode (whatever
+/// QIMEM_MODE says), logs as when serving. `migrate` needs no master key:
+/// without `needs_master_key` a missing one is replaced by a random one
+/// that nothing uses.
+fn maintenance_main(needs_master_key: bool, job: impl FnOnce(Config) -> Job) -> ExitCode {
+    let lookup = |name: &str| match name {
+        "QIMEM_MODE" if needs_master_key => Some("stateful".to_string()),
+        "QIMEM_MODE" => Some("stateless".to_string()),
+        _ => std::env::var(name).ok(),
+    };
+    let config = Config::from_lookup(lookup).and_then(|mut config| {
+        if config.database.is_none() {
+            config.database = Some(config::database_settings(&|n: &str| std::env::var(n).ok())?);
+        }
+        Ok(config)
+    });
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("qimem: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = telemetry::init() {
+        eprintln!("qimem: configuration error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("qimem: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(job(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qimem: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate_main(config: Config) -> anyhow::Result<()> {
+    let db = config.database.context("DATABASE_URL is required")?;
+    let applied = store::migrate::run(&db.url, db.connect_timeout).await?;
+    println!("{}", serde_json::json!({ "applied": applied }));
+    Ok(())
+}
+
+async fn reseal_main(config: Config, batch_size: u32) -> anyhow::Result<()> {
+    let db = config.database.context("DATABASE_URL is required")?;
+    store::migrate::run(&db.url, db.connect_timeout).await?;
+    let keys = reseal::master_keys(
+        &config.master_key,
+        config.master_key_previous.as_deref().map(|k| k.as_str()),
+    )?;
+    let store = PgStore::new(&db).map_err(anyhow::Error::msg)?;
+    let report = reseal::reseal(&store, &keys, batch_size).await?;
+    let remaining = store
+        .count_by_seal_key()
+        .await
+        .map_err(qimem_component::error::KmsError::from)?;
+    let by_key: serde_json::Map<String, serde_json::Value> =
+        remaining.into_iter().map(|(k, n)| (k, n.into())).collect();
+    println!(
+        "{}",
+        serde_json::json!({
+            "resealed": report.resealed,
+            "skipped": report.skipped,
+            "failed": report.failed,
+            "current_seal_key_id": keys.current_fingerprint(),
+            "records_by_seal_key_id": by_key,
+        })
+    );
+    anyhow::ensure!(
+        report.failed == 0,
+        "{} records could not be resealed",
+        report.failed
+    );
+    Ok(())
 }
 
 fn gen_master_key() -> ExitCode {
@@ -109,7 +219,13 @@ fn serve_main() -> ExitCode {
 async fn run(config: Config) -> anyhow::Result<()> {
     let backend = match config.mode {
         Mode::Stateless => Backend::memory(),
-        Mode::Stateful => anyhow::bail!("stateful mode is not available in this build"),
+        Mode::Stateful => {
+            let db = config
+                .database
+                .as_ref()
+                .context("DATABASE_URL is required")?;
+            stateful_backend(db).await?
+        }
     };
     if config.master_key_generated {
         tracing::warn!("no QIMEM_MASTER_KEY set: using a random master key for this process only");
@@ -154,6 +270,31 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await;
     Ok(())
+}
+
+/// Connect the PostgreSQL store: warn about plain text to another host,
+/// migrate under the advisory lock, then build the pool.
+async fn stateful_backend(db: &PgSettings) -> anyhow::Result<Backend> {
+    if db.url.sslmode == SslMode::Disable && !db.url.is_loopback() {
+        tracing::warn!(
+            database = db.url.describe(),
+            "sslmode=disable sends key records and credentials to a non-loopback database \
+             in plain text: use sslmode=verify-full"
+        );
+    }
+    let started = std::time::Instant::now();
+    let applied = store::migrate::run(&db.url, db.connect_timeout).await?;
+    tracing::info!(
+        database = db.url.describe(),
+        applied = applied.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "database migrations checked"
+    );
+    let pg = PgStore::new(db).map_err(anyhow::Error::msg)?;
+    if let Err(e) = pg.ping().await {
+        tracing::warn!(error = ?e, "database does not answer yet; serving 503 until it does");
+    }
+    Ok(Backend::postgres(pg))
 }
 
 async fn shutdown_signal() {

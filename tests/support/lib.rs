@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod pg;
+
 /// A master key the tests configure, so they can look for it in logs.
 pub const TEST_MASTER_KEY: &str = "q1m3mTESTmasterKEYq1m3mTESTmasterKEYq1m3mTE=";
 
@@ -198,6 +200,24 @@ pub fn run_to_exit(env: &[(&str, &str)]) -> (ExitStatus, String) {
         .expect("run qimem");
     (
         out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Run `qimem ARGS` with exactly `env` (plus `PATH`) to its end; returns
+/// its exit status, standard output and standard error.
+pub fn run_command(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, String) {
+    let out = Command::new(host_binary())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run qimem");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }

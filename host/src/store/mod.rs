@@ -1,8 +1,13 @@
-//! The `qimem:kms/store` import, backed by memory (stateless mode).
+//! The `qimem:kms/store` import, backed by memory (stateless mode) or by
+//! PostgreSQL (stateful mode, [`postgres`]).
 //!
-//! The rules a database enforces (unique ids, unique versions, one active
+//! The rules the database enforces (unique ids, unique versions, one active
 //! key per lineage, atomic rotation) are those of the component's own
-//! [`MemoryStore`], which this backend reuses.
+//! [`MemoryStore`], which the memory backend reuses.
+
+pub mod migrate;
+pub mod postgres;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -13,6 +18,7 @@ use qimem_component::model::{
 use qimem_component::store::{MemoryStore, Store};
 use uuid::Uuid;
 
+use self::postgres::PgStore;
 use crate::bindings::qimem::kms::store as wit;
 use crate::bindings::qimem::kms::types as wt;
 use crate::state::RequestState;
@@ -22,9 +28,16 @@ use crate::state::RequestState;
 pub enum Backend {
     /// In this process's memory.
     Memory(Arc<MemoryStore>),
+    /// In PostgreSQL.
+    Postgres(Arc<PgStore>),
 }
 
 impl Backend {
+    /// A PostgreSQL backend.
+    pub fn postgres(store: PgStore) -> Backend {
+        Backend::Postgres(Arc::new(store))
+    }
+
     /// A fresh, empty memory backend.
     pub fn memory() -> Backend {
         Backend::Memory(Arc::new(MemoryStore::new()))
@@ -34,42 +47,49 @@ impl Backend {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Backend::Memory(m) => m.ping(),
+            Backend::Postgres(p) => p.ping().await,
         }
     }
 
     async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
         match self {
             Backend::Memory(m) => m.insert(record),
+            Backend::Postgres(p) => p.insert(record).await,
         }
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<KeyRecord>, StoreError> {
         match self {
             Backend::Memory(m) => m.get(id),
+            Backend::Postgres(p) => p.get(id).await,
         }
     }
 
     async fn active(&self, lineage_id: Uuid) -> Result<Option<KeyRecord>, StoreError> {
         match self {
             Backend::Memory(m) => m.active(lineage_id),
+            Backend::Postgres(p) => p.active(lineage_id).await,
         }
     }
 
     async fn list(&self, filter: &RecordFilter) -> Result<Vec<KeyRecord>, StoreError> {
         match self {
             Backend::Memory(m) => m.list(filter),
+            Backend::Postgres(p) => p.list(filter).await,
         }
     }
 
     async fn lineage(&self, lineage_id: Uuid) -> Result<Vec<KeyRecord>, StoreError> {
         match self {
             Backend::Memory(m) => m.lineage(lineage_id),
+            Backend::Postgres(p) => p.lineage(lineage_id).await,
         }
     }
 
     async fn rotate(&self, current: Uuid, successor: &KeyRecord) -> Result<(), StoreError> {
         match self {
             Backend::Memory(m) => m.rotate(current, successor),
+            Backend::Postgres(p) => p.rotate(current, successor).await,
         }
     }
 
@@ -81,24 +101,28 @@ impl Backend {
     ) -> Result<(), StoreError> {
         match self {
             Backend::Memory(m) => m.update_state(id, expected, next),
+            Backend::Postgres(p) => p.update_state(id, expected, next).await,
         }
     }
 
     async fn destroy(&self, id: Uuid, expected: KeyState) -> Result<(), StoreError> {
         match self {
             Backend::Memory(m) => m.destroy(id, expected),
+            Backend::Postgres(p) => p.destroy(id, expected).await,
         }
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         match self {
             Backend::Memory(m) => m.append_audit(event),
+            Backend::Postgres(p) => p.append_audit(event).await,
         }
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
         match self {
             Backend::Memory(m) => m.audit(filter),
+            Backend::Postgres(p) => p.audit(filter).await,
         }
     }
 }
