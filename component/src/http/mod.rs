@@ -1,6 +1,7 @@
 //! The `wasi:http/incoming-handler` export: reads the request, hands it to
 //! [`api`], writes the JSON response.
 
+pub mod access;
 pub mod api;
 pub mod json;
 
@@ -45,6 +46,11 @@ fn answer(request: IncomingRequest) -> api::Response {
     let target = request.path_with_query().unwrap_or_else(|| "/".into());
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let headers = request.headers();
+    let authorization = headers
+        .get("authorization")
+        .into_iter()
+        .next()
+        .and_then(|v| String::from_utf8(v).ok());
     let content_type = headers
         .get("content-type")
         .into_iter()
@@ -56,6 +62,12 @@ fn answer(request: IncomingRequest) -> api::Response {
         .next()
         .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<u64>().ok());
     drop(headers);
+
+    // Access control comes first: a refused request's body is never read.
+    let caller = match admit(&settings, &method, path, authorization.as_deref()) {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
 
     let too_large = || {
         api::Response::plain_error(
@@ -81,6 +93,8 @@ fn answer(request: IncomingRequest) -> api::Response {
     let ctx = api::Context {
         store: &WitStore,
         keys: settings.keys.as_ref(),
+        caller: Some(&caller),
+        audit_data_plane: settings.audit_data_plane,
     };
     let req = api::Request {
         method: &method,
@@ -90,6 +104,36 @@ fn answer(request: IncomingRequest) -> api::Response {
         body: &body,
     };
     api::handle(&ctx, &req)
+}
+
+/// Admit the request or answer the refusal, logging who was refused (by
+/// token name, never the token) and on which route.
+fn admit(
+    settings: &crate::config::Settings,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+) -> Result<crate::auth::Caller, api::Response> {
+    let access = match &settings.access {
+        Ok(access) => access,
+        // An unreadable token table fails closed on every protected route.
+        Err(e) if crate::auth::required_scope(method, path).is_some() => {
+            crate::log::error(format_args!("access control unavailable: {e}"));
+            return Err(api::Response::error(e));
+        }
+        Err(_) => return Ok(crate::auth::Caller::anonymous()),
+    };
+    access.admit(method, path, authorization).map_err(|refusal| {
+        match &refusal {
+            crate::auth::Refusal::Unauthenticated => crate::log::warn(format_args!(
+                "refused {method} {path}: no valid bearer token"
+            )),
+            crate::auth::Refusal::Forbidden(name) => crate::log::warn(format_args!(
+                "refused {method} {path} for token {name}: scope not granted"
+            )),
+        }
+        access::refusal(&refusal)
+    })
 }
 
 /// Read the whole body, refusing more than `limit` bytes.
