@@ -228,6 +228,12 @@ impl Access {
                         .collect::<Result<BTreeSet<_>, _>>()
                 })
                 .transpose()?;
+            if tokens.iter().any(|t: &Token| t.name == entry.name) {
+                return Err(bad(format!("{}: the name is used twice", entry.name)));
+            }
+            if tokens.iter().any(|t: &Token| t.hash == hash) {
+                return Err(bad(format!("{}: the same token is configured twice", entry.name)));
+            }
             tokens.push(Token {
                 name: entry.name,
                 hash,
@@ -236,6 +242,16 @@ impl Access {
             });
         }
         Ok(Access { tokens })
+    }
+
+    /// How many tokens are configured.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether no token is configured.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
     }
 
     /// Whether any token is configured (access control is on).

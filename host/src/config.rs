@@ -38,6 +38,23 @@ pub struct Config {
     pub max_instances: u32,
     /// Where compiled component code is cached; wasmtime's default if unset.
     pub cache_dir: Option<PathBuf>,
+    /// Access control: the token table and how it was asked for.
+    pub auth: AuthConfig,
+    /// Whether encrypt/decrypt/rewrap are written to the audit trail.
+    pub audit_data_plane: bool,
+    /// A separate address for `GET /metrics`; on the API address if unset.
+    pub metrics_bind: Option<SocketAddr>,
+}
+
+/// Access control as configured.
+pub struct AuthConfig {
+    /// The `auth_tokens` JSON for the component (hashes, never tokens);
+    /// `None` when no token is configured.
+    pub tokens: Option<String>,
+    /// How many tokens are configured.
+    pub token_count: usize,
+    /// `QIMEM_AUTH=disabled`: no tokens, on purpose, on any address.
+    pub disabled: bool,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -96,7 +113,29 @@ impl Config {
             .filter(|d| !d.is_empty())
             .map(PathBuf::from);
 
+        let auth = auth_config(&get, bind)?;
+        let audit_data_plane = match get("QIMEM_AUDIT_DATA_PLANE").as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "QIMEM_AUDIT_DATA_PLANE must be true or false, not {other:?}"
+                )));
+            }
+        };
+        let metrics_bind = match get("QIMEM_METRICS_BIND").filter(|t| !t.trim().is_empty()) {
+            None => None,
+            Some(text) => Some(text.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "QIMEM_METRICS_BIND must be an address like 127.0.0.1:9090, not {text:?}"
+                ))
+            })?),
+        };
+
         Ok(Config {
+            auth,
+            audit_data_plane,
+            metrics_bind,
             mode,
             bind,
             master_key,
@@ -107,6 +146,63 @@ impl Config {
             cache_dir,
         })
     }
+}
+
+/// Access control from `QIMEM_AUTH` and `QIMEM_AUTH_TOKENS[_FILE]`.
+///
+/// The secure default: without tokens the API may only listen on a
+/// loopback address, unless `QIMEM_AUTH=disabled` says so on purpose.
+fn auth_config(
+    get: &impl Fn(&str) -> Option<String>,
+    bind: SocketAddr,
+) -> Result<AuthConfig, ConfigError> {
+    let disabled = match get("QIMEM_AUTH").as_deref().map(str::trim) {
+        None | Some("") | Some("enabled") => false,
+        Some("disabled") => true,
+        Some(other) => {
+            return Err(ConfigError(format!(
+                "QIMEM_AUTH must be enabled or disabled, not {other:?}"
+            )));
+        }
+    };
+    let text = match (get("QIMEM_AUTH_TOKENS"), get("QIMEM_AUTH_TOKENS_FILE")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError(
+                "set QIMEM_AUTH_TOKENS or QIMEM_AUTH_TOKENS_FILE, not both".into(),
+            ));
+        }
+        (Some(text), None) => Some(text),
+        (None, Some(path)) => Some(std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError(format!("QIMEM_AUTH_TOKENS_FILE: cannot read {path}: {e}"))
+        })?),
+        (None, None) => None,
+    }
+    .filter(|t| !t.trim().is_empty());
+    let token_count = match &text {
+        Some(text) => {
+            let access = qimem_component::auth::Access::parse(text)
+                .map_err(|e| ConfigError(format!("QIMEM_AUTH_TOKENS: {e}")))?;
+            access.len()
+        }
+        None => 0,
+    };
+    let tokens = text.filter(|_| token_count > 0);
+    if disabled && tokens.is_some() {
+        return Err(ConfigError(
+            "QIMEM_AUTH=disabled and QIMEM_AUTH_TOKENS are both set: choose one".into(),
+        ));
+    }
+    if tokens.is_none() && !disabled && !bind.ip().is_loopback() {
+        return Err(ConfigError(format!(
+            "QIMEM_BIND={bind} is not a loopback address and no QIMEM_AUTH_TOKENS are \
+             configured: configure tokens (see `qimem hash-token`) or set QIMEM_AUTH=disabled"
+        )));
+    }
+    Ok(AuthConfig {
+        tokens,
+        token_count,
+        disabled,
+    })
 }
 
 /// A master key from `NAME` or from the file named by `NAME_FILE`,

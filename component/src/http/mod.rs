@@ -24,12 +24,23 @@ enum BodyError {
 
 impl Guest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        let response = answer(request);
-        send(out, &response);
+        let (response, operation) = answer(request);
+        send(out, &response, operation.as_deref());
     }
 }
 
-fn answer(request: IncomingRequest) -> api::Response {
+/// The response header that tells the host which key operation ran
+/// (`kind algorithm`), for its metrics; the host removes it.
+pub const OPERATION_HEADER: &str = "qimem-operation";
+
+fn answer(request: IncomingRequest) -> (api::Response, Option<String>) {
+    let mut operation = None;
+    let response = respond(request, &mut operation);
+    (response, operation)
+}
+
+/// Answer one request; `operation` is set to the key operation it ran.
+fn respond(request: IncomingRequest, operation: &mut Option<String>) -> api::Response {
     let settings = settings();
     let method = match request.method() {
         Method::Get => "GET".to_string(),
@@ -103,7 +114,38 @@ fn answer(request: IncomingRequest) -> api::Response {
         content_type: content_type.as_deref(),
         body: &body,
     };
-    api::handle(&ctx, &req)
+    let response = api::handle(&ctx, &req);
+    *operation = operation_report(&method, path, &body, &response);
+    response
+}
+
+/// `kind algorithm` of the key operation a request ran, if any.
+fn operation_report(method: &str, path: &str, body: &[u8], resp: &api::Response) -> Option<String> {
+    let route = path.strip_prefix("/v1").unwrap_or(path).trim_end_matches('/');
+    let segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
+    let kind = match (method, segments.as_slice()) {
+        ("POST", ["keys"]) => "create",
+        ("POST", ["rotate"] | ["keys", _, "rotate"]) => "rotate",
+        ("POST", ["encrypt"]) => "encrypt",
+        ("POST", ["decrypt"]) => "decrypt",
+        ("POST", ["rewrap"]) => "rewrap",
+        // TODO(issue 5): report import, data keys and state changes too.
+        _ => return None,
+    };
+    let envelope_algorithm = |text: Option<&str>| {
+        let bytes = json::b64("envelope", text?).ok()?;
+        crate::envelope::parse(&bytes)
+            .ok()
+            .map(|e| e.algorithm.name().to_string())
+    };
+    let request: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let algorithm = resp.body["algorithm"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| envelope_algorithm(resp.body["envelope"].as_str()))
+        .or_else(|| envelope_algorithm(request.as_ref()?["input"].as_str()))
+        .unwrap_or_else(|| "unknown".to_string());
+    Some(format!("{kind} {algorithm}"))
 }
 
 /// Admit the request or answer the refusal, logging who was refused (by
@@ -162,16 +204,22 @@ fn read_body(request: IncomingRequest, limit: usize) -> Result<Vec<u8>, BodyErro
 }
 
 /// Send a JSON response.
-fn send(out: ResponseOutparam, response: &api::Response) {
+fn send(out: ResponseOutparam, response: &api::Response, operation: Option<&str>) {
     let body = serde_json::to_vec(&response.body).unwrap_or_else(|_| b"{}".to_vec());
-    let headers = Fields::from_list(&[
+    let mut fields = vec![
         ("content-type".to_string(), b"application/json".to_vec()),
         (
             "content-length".to_string(),
             body.len().to_string().into_bytes(),
         ),
-    ])
-    .unwrap_or_else(|_| Fields::new());
+    ];
+    if let Some(op) = operation {
+        fields.push((OPERATION_HEADER.to_string(), op.as_bytes().to_vec()));
+    }
+    if response.status == 401 {
+        fields.push(("www-authenticate".to_string(), b"Bearer".to_vec()));
+    }
+    let headers = Fields::from_list(&fields).unwrap_or_else(|_| Fields::new());
     let resp = OutgoingResponse::new(headers);
     // Every status produced by the API is a valid HTTP status.
     let _ = resp.set_status_code(response.status);
