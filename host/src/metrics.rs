@@ -179,7 +179,12 @@ pub fn operation(report: &str, success: bool) {
         return;
     };
     // Only the component's own fixed vocabulary becomes a label.
-    let bounded = |w: &str| w.len() <= 32 && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+    let bounded = |w: &str| {
+        w.len() <= 32
+            && w
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
     if !bounded(kind) || !bounded(algorithm) {
         return;
     }
@@ -332,7 +337,7 @@ mod tests {
         operation("encrypt aes-256-gcm", true);
         operation("Encrypt{evil=\"1\"} x", true);
         let text = render();
-        assert!(text.contains("kind=\"encrypt\""));
+        assert!(text.contains("kind=\"encrypt\",algorithm=\"aes-256-gcm\""));
         assert!(!text.contains("evil"));
     }
 }
