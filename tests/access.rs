@@ -65,7 +65,12 @@ fn every_scope_reaches_exactly_its_routes_on_the_real_host() {
         ("GET", format!("/v1/keys/{id}"), json!({}), "reader"),
         ("GET", format!("/keys/{id}/lineage"), json!({}), "reader"),
         ("GET", "/v1/audit".into(), json!({}), "reader"),
-        ("POST", "/v1/encrypt".into(), json!({"key_id": id, "input": "y"}), "enc"),
+        (
+            "POST",
+            "/v1/encrypt".into(),
+            json!({"key_id": id, "input": "y"}),
+            "enc",
+        ),
         ("POST", "/decrypt".into(), json!({"input": envelope}), "dec"),
     ];
     for (method, path, body, allowed) in &routes {
@@ -98,9 +103,15 @@ fn refused_attempts_are_logged_counted_and_never_echo_the_token() {
         (vec![], 401),
         (vec![("authorization", format!("Bearer {guess}"))], 401),
         (vec![("authorization", format!("Bearer {recased}"))], 401),
-        (vec![("authorization", format!("Basic {}", token("admin")))], 401),
+        (
+            vec![("authorization", format!("Basic {}", token("admin")))],
+            401,
+        ),
         (vec![("authorization", "Bearer".to_string())], 401),
-        (vec![("authorization", format!("Bearer {}", token("reader")))], 403),
+        (
+            vec![("authorization", format!("Bearer {}", token("reader")))],
+            403,
+        ),
     ];
     for (i, (headers, expected)) in refusals.iter().enumerate() {
         let request_id = format!("refusal-{i}");
@@ -134,7 +145,12 @@ fn refused_attempts_are_logged_counted_and_never_echo_the_token() {
             .iter()
             .find(|l| l["fields"]["message"] == "refused request")
             .unwrap_or_else(|| panic!("no refusal logged for {id}: {refused:?}"));
-        assert!(host_line["fields"]["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+        assert!(
+            host_line["fields"]["peer"]
+                .as_str()
+                .unwrap()
+                .starts_with("127.0.0.1:")
+        );
         assert_eq!(host_line["fields"]["route"], "/v1/keys");
         for line in &refused {
             for key in ["timestamp", "level", "target"] {
@@ -171,8 +187,7 @@ fn metrics_count_requests_and_operations_by_kind_and_algorithm() {
     let after = metrics(&host);
     let enc = "qimem_operations_total{algorithm=xchacha20-poly1305,kind=encrypt,outcome=success}";
     assert_eq!(sample(&after, enc) - sample(&before, enc), 3.0);
-    let create =
-        "qimem_operations_total{algorithm=xchacha20-poly1305,kind=create,outcome=success}";
+    let create = "qimem_operations_total{algorithm=xchacha20-poly1305,kind=create,outcome=success}";
     assert_eq!(sample(&after, create) - sample(&before, create), 1.0);
     let failed = "qimem_operations_total{algorithm=unknown,kind=decrypt,outcome=failure}";
     assert_eq!(sample(&after, failed), 1.0);
@@ -201,7 +216,12 @@ fn metrics_can_have_their_own_address() {
         .call()
         .expect("metrics address answers");
     assert_eq!(resp.status().as_u16(), 200);
-    assert!(resp.body_mut().read_to_string().unwrap().contains("qimem_http_requests"));
+    assert!(
+        resp.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("qimem_http_requests")
+    );
 }
 
 fn free_port() -> u16 {
@@ -220,7 +240,12 @@ fn data_plane_events_reach_the_audit_trail_with_the_token_name() {
     let all = token("all");
     let (_, key) = host.call_as(all, "POST", "/v1/keys", &json!({}));
     let id = key["key_id"].as_str().unwrap();
-    let (_, enc) = host.call_as(token("enc"), "POST", "/v1/encrypt", &json!({"key_id": id, "input": "q"}));
+    let (_, enc) = host.call_as(
+        token("enc"),
+        "POST",
+        "/v1/encrypt",
+        &json!({"key_id": id, "input": "q"}),
+    );
     assert!(enc["envelope"].is_string());
     let (status, _) = host.call_as(
         token("dec"),
@@ -252,8 +277,14 @@ fn data_plane_events_reach_the_audit_trail_with_the_token_name() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(actions.contains(&"created all success".to_string()), "{actions:?}");
-    assert!(actions.contains(&"encrypted enc success".to_string()), "{actions:?}");
+    assert!(
+        actions.contains(&"created all success".to_string()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"encrypted enc success".to_string()),
+        "{actions:?}"
+    );
     assert!(
         actions.contains(&"decrypted dec failure: decryption_failed".to_string()),
         "{actions:?}"

@@ -78,42 +78,56 @@ fn every_documented_route_answers_and_matches_its_schema() {
         for (method, op) in item.as_object().unwrap() {
             let method = method.to_uppercase();
             let target = path.replace("{key_id}", &id);
-            let bodies: Vec<Value> = match op["requestBody"]["content"]["application/json"]
-                ["examples"]
-                .as_object()
-            {
-                Some(examples) => examples
-                    .values()
-                    .map(|e| {
-                        // Examples name example keys; use the real one.
-                        let text = e["value"].to_string();
-                        let text = text
-                            .replace("0190c9a8-5b4e-7c1a-9d2f-3e4a5b6c7d8e", &id)
-                            .replace("0190c9a8-5b4e-7c1a-9d2f-3e4a5b6c7d8f", &id);
-                        serde_json::from_str(&text).unwrap()
-                    })
-                    .collect(),
-                None => vec![json!({})],
-            };
+            let bodies: Vec<Value> =
+                match op["requestBody"]["content"]["application/json"]["examples"].as_object() {
+                    Some(examples) => examples
+                        .values()
+                        .map(|e| {
+                            // Examples name example keys; use the real one.
+                            let text = e["value"].to_string();
+                            let text = text
+                                .replace("0190c9a8-5b4e-7c1a-9d2f-3e4a5b6c7d8e", &id)
+                                .replace("0190c9a8-5b4e-7c1a-9d2f-3e4a5b6c7d8f", &id);
+                            serde_json::from_str(&text).unwrap()
+                        })
+                        .collect(),
+                    None => vec![json!({})],
+                };
             for body in bodies {
                 let auth = format!("Bearer {all}");
-                let payload = if method == "GET" { String::new() } else { body.to_string() };
+                let payload = if method == "GET" {
+                    String::new()
+                } else {
+                    body.to_string()
+                };
                 let (status, _, text) = host.request(
                     &method,
                     &target,
-                    &[("authorization", &auth), ("content-type", "application/json")],
+                    &[
+                        ("authorization", &auth),
+                        ("content-type", "application/json"),
+                    ],
                     payload.as_bytes(),
                 );
-                assert_ne!(status, 404, "{method} {target} is documented but not served");
+                assert_ne!(
+                    status, 404,
+                    "{method} {target} is documented but not served"
+                );
                 let documented = &op["responses"][status.to_string()];
-                assert!(documented.is_object(), "{method} {path}: {status} is undocumented");
+                assert!(
+                    documented.is_object(),
+                    "{method} {path}: {status} is undocumented"
+                );
                 if let Some(schema) = documented["content"]["application/json"].get("schema") {
                     let value: Value = serde_json::from_str(&text).expect("JSON");
                     let errors: Vec<String> = validator(&doc, schema)
                         .iter_errors(&value)
                         .map(|e| e.to_string())
                         .collect();
-                    assert!(errors.is_empty(), "{method} {path} -> {status} {text}: {errors:?}");
+                    assert!(
+                        errors.is_empty(),
+                        "{method} {path} -> {status} {text}: {errors:?}"
+                    );
                 }
                 answered += 1;
             }
@@ -131,7 +145,15 @@ fn hash_token_prints_the_hash_or_a_whole_entry() {
         "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0"
     );
     let (code, out, _) = run_command(
-        &["hash-token", "--name", "ci", "--scope", "encrypt", "--scope", "decrypt"],
+        &[
+            "hash-token",
+            "--name",
+            "ci",
+            "--scope",
+            "encrypt",
+            "--scope",
+            "decrypt",
+        ],
         &[],
         "s3cret\n",
     );
@@ -141,15 +163,29 @@ fn hash_token_prints_the_hash_or_a_whole_entry() {
     assert_eq!(entry["scopes"], json!(["encrypt", "decrypt"]));
 
     // A generated token is printed once, and its entry admits it.
-    let (code, out, _) =
-        run_command(&["hash-token", "--generate", "--name", "g", "--scope", "keys:read"], &[], "");
+    let (code, out, _) = run_command(
+        &[
+            "hash-token",
+            "--generate",
+            "--name",
+            "g",
+            "--scope",
+            "keys:read",
+        ],
+        &[],
+        "",
+    );
     assert_eq!(code, 0);
     let (token, entry) = out.trim().split_once('\n').unwrap();
     let host = Host::start(&[("QIMEM_AUTH_TOKENS", &format!("[{entry}]"))]);
     assert_eq!(host.call_as(token, "GET", "/v1/keys", &json!({})).0, 200);
     assert_eq!(host.call_as("other", "GET", "/v1/keys", &json!({})).0, 401);
 
-    let (code, _, err) = run_command(&["hash-token", "--name", "x", "--scope", "root"], &[], "t\n");
+    let (code, _, err) = run_command(
+        &["hash-token", "--name", "x", "--scope", "root"],
+        &[],
+        "t\n",
+    );
     assert_eq!(code, 2, "{err}");
     let (code, _, _) = run_command(&["hash-token"], &[], "\n");
     assert_ne!(code, 0);
@@ -211,8 +247,14 @@ fn check_config_catches_each_problem() {
             ],
             "unreachable",
         ),
-        (vec![("QIMEM_BIND", "0.0.0.0:8080")], "not a loopback address"),
-        (vec![("QIMEM_AUTH_TOKENS", "[{\"name\":1}]")], "QIMEM_AUTH_TOKENS"),
+        (
+            vec![("QIMEM_BIND", "0.0.0.0:8080")],
+            "not a loopback address",
+        ),
+        (
+            vec![("QIMEM_AUTH_TOKENS", "[{\"name\":1}]")],
+            "QIMEM_AUTH_TOKENS",
+        ),
         (vec![("RUST_LOG", "qimem=loud")], "RUST_LOG"),
     ];
     for (env, expected) in cases {
@@ -267,12 +309,24 @@ fn deploy_files_use_the_ports_paths_and_flags_the_host_serves() {
     }
     // Every port named is the API's (8080) or the metrics port (9090), and
     // the environment sets the host to listen on exactly those.
-    for line in k8s.lines().filter(|l| l.contains("Port:") || l.contains("port:")) {
+    for line in k8s
+        .lines()
+        .filter(|l| l.contains("Port:") || l.contains("port:"))
+    {
         let port = line.rsplit(':').next().unwrap().trim().trim_matches('"');
-        assert!(["8080", "9090", "http", "metrics"].contains(&port), "{line}");
+        assert!(
+            ["8080", "9090", "http", "metrics"].contains(&port),
+            "{line}"
+        );
     }
-    assert!(k8s.contains("value: \"0.0.0.0:8080\""), "QIMEM_BIND in the Deployment");
-    assert!(k8s.contains("value: \"0.0.0.0:9090\""), "QIMEM_METRICS_BIND in the Deployment");
+    assert!(
+        k8s.contains("value: \"0.0.0.0:8080\""),
+        "QIMEM_BIND in the Deployment"
+    );
+    assert!(
+        k8s.contains("value: \"0.0.0.0:9090\""),
+        "QIMEM_METRICS_BIND in the Deployment"
+    );
     assert!(k8s.contains("QIMEM_AUTH_TOKENS_FILE"));
     assert!(unit.contains("Environment=QIMEM_BIND=127.0.0.1:8080"));
     assert!(unit.contains("ExecStart=/usr/local/bin/qimem serve"));

@@ -140,7 +140,8 @@ struct TokenEntry {
 }
 
 /// A token QIMEM knows: its name, the SHA-256 of its text, what it may do.
-#[derive(Clone, Debug)]
+/// Its `Debug` leaves the hash out.
+#[derive(Clone)]
 pub struct Token {
     /// The name that appears in logs and the audit trail.
     pub name: String,
@@ -149,6 +150,16 @@ pub struct Token {
     pub scopes: BTreeSet<Scope>,
     /// Lineages it may touch; `None` means every lineage.
     pub lineages: Option<BTreeSet<Uuid>>,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("lineages", &self.lineages)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The access-control configuration.
@@ -177,7 +188,9 @@ impl Caller {
 
     /// Whether the caller may touch `lineage_id`.
     pub fn may_touch(&self, lineage_id: Uuid) -> bool {
-        self.lineages.as_ref().is_none_or(|l| l.contains(&lineage_id))
+        self.lineages
+            .as_ref()
+            .is_none_or(|l| l.contains(&lineage_id))
     }
 }
 
@@ -232,7 +245,10 @@ impl Access {
                 return Err(bad(format!("{}: the name is used twice", entry.name)));
             }
             if tokens.iter().any(|t: &Token| t.hash == hash) {
-                return Err(bad(format!("{}: the same token is configured twice", entry.name)));
+                return Err(bad(format!(
+                    "{}: the same token is configured twice",
+                    entry.name
+                )));
             }
             tokens.push(Token {
                 name: entry.name,

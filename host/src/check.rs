@@ -87,9 +87,7 @@ pub fn hash_token(args: &HashTokenArgs) -> ExitCode {
 pub fn announce_access(config: &Config) {
     let bind = config.bind;
     if config.auth.disabled {
-        tracing::warn!(
-            "QIMEM_AUTH=disabled: the API on {bind} answers anyone, without a token"
-        );
+        tracing::warn!("QIMEM_AUTH=disabled: the API on {bind} answers anyone, without a token");
     } else if config.auth.token_count == 0 {
         tracing::info!(
             "no QIMEM_AUTH_TOKENS configured: access control is off, so the API serves \
@@ -103,10 +101,10 @@ pub fn announce_access(config: &Config) {
 /// `qimem check-config`: validate, print the plan, exit 1 on problems.
 pub fn check_config() -> ExitCode {
     let mut problems = Vec::new();
-    if let Ok(spec) = std::env::var("RUST_LOG") {
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&spec) {
-            problems.push(format!("RUST_LOG is not a valid filter: {e}"));
-        }
+    if let Ok(spec) = std::env::var("RUST_LOG")
+        && let Err(e) = tracing_subscriber::EnvFilter::try_new(&spec)
+    {
+        problems.push(format!("RUST_LOG is not a valid filter: {e}"));
     }
     match Config::from_env() {
         Ok(config) => {
@@ -165,7 +163,11 @@ fn plan(config: &Config) -> Vec<String> {
         format!("master key: {master}"),
         format!(
             "previous master key: {}",
-            if config.master_key_previous.is_some() { "configured" } else { "none" }
+            if config.master_key_previous.is_some() {
+                "configured"
+            } else {
+                "none"
+            }
         ),
         format!("access control: {access}"),
         format!("data-plane audit: {}", config.audit_data_plane),
@@ -244,7 +246,10 @@ mod tests {
         );
         for bad in ["mysql://x", "postgres://", "postgres://u:secret@h:99999/x"] {
             let err = database_address(bad).unwrap_err();
-            assert!(err.contains("DATABASE_URL") && !err.contains("secret"), "{err}");
+            assert!(
+                err.contains("DATABASE_URL") && !err.contains("secret"),
+                "{err}"
+            );
         }
     }
 }

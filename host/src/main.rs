@@ -175,7 +175,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let metrics_listener = tokio::net::TcpListener::bind(metrics_bind)
             .await
             .with_context(|| format!("cannot listen on {metrics_bind} for metrics"))?;
-        tracing::info!("metrics on http://{}/metrics", metrics_listener.local_addr()?);
+        tracing::info!(
+            "metrics on http://{}/metrics",
+            metrics_listener.local_addr()?
+        );
         tokio::spawn(metrics::serve(metrics_listener, async {
             let _ = metrics_stopped.await;
         }));

@@ -166,8 +166,18 @@ pub fn request(path: &str, method: &str, status: u16, elapsed: Duration) {
         .get_or_create(&RouteLabels { route })
         .observe(elapsed.as_secs_f64());
     match status {
-        401 => m.refused.get_or_create(&Reason { reason: "unauthenticated" }).inc(),
-        403 => m.refused.get_or_create(&Reason { reason: "forbidden" }).inc(),
+        401 => m
+            .refused
+            .get_or_create(&Reason {
+                reason: "unauthenticated",
+            })
+            .inc(),
+        403 => m
+            .refused
+            .get_or_create(&Reason {
+                reason: "forbidden",
+            })
+            .inc(),
         _ => 0,
     };
 }
@@ -181,8 +191,7 @@ pub fn operation(report: &str, success: bool) {
     // Only the component's own fixed vocabulary becomes a label.
     let bounded = |w: &str| {
         w.len() <= 32
-            && w
-                .bytes()
+            && w.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     };
     if !bounded(kind) || !bounded(algorithm) {
@@ -217,7 +226,9 @@ pub fn pool(in_use: i64, idle: i64, waiting: i64) {
     let m = &*METRICS;
     m.pool.get_or_create(&State { state: "in_use" }).set(in_use);
     m.pool.get_or_create(&State { state: "idle" }).set(idle);
-    m.pool.get_or_create(&State { state: "waiting" }).set(waiting);
+    m.pool
+        .get_or_create(&State { state: "waiting" })
+        .set(waiting);
 }
 
 /// The exposition text.
@@ -276,7 +287,10 @@ pub async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()>) {
 
 /// The route template of a path, so no key id becomes a label value.
 pub fn route_template(path: &str) -> &'static str {
-    let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let trimmed = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
     let (v1, route) = match trimmed.strip_prefix("/v1/") {
         Some(rest) => (true, rest),
         None => (false, trimmed.trim_start_matches('/')),
@@ -326,7 +340,10 @@ mod tests {
     fn key_ids_never_become_label_values() {
         let id = "0190c9a8-0000-7000-8000-000000000000";
         assert_eq!(route_template(&format!("/v1/keys/{id}")), "/v1/keys/{id}");
-        assert_eq!(route_template(&format!("/keys/{id}/lineage/")), "/keys/{id}/lineage");
+        assert_eq!(
+            route_template(&format!("/keys/{id}/lineage/")),
+            "/keys/{id}/lineage"
+        );
         assert_eq!(route_template(&format!("/v1/{id}")), "other");
         assert_eq!(route_template("/v1/health"), "other");
         assert_eq!(route_template("/health"), "/health");

@@ -105,7 +105,9 @@ async fn answer(
     if let Some(op) = response.headers_mut().remove(OPERATION_HEADER) {
         metrics::operation(op.to_str().unwrap_or_default(), status < 400);
     }
-    response.headers_mut().insert(telemetry::REQUEST_ID, id.clone());
+    response
+        .headers_mut()
+        .insert(telemetry::REQUEST_ID, id.clone());
     metrics::request(&path, method.as_str(), status, started.elapsed());
     let route = metrics::route_template(&path);
     if status == 401 || status == 403 {

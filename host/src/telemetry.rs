@@ -55,8 +55,7 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     let sane = headers.get(REQUEST_ID).filter(|v| {
         let b = v.as_bytes();
         (1..=128).contains(&b.len())
-            && b
-                .iter()
+            && b.iter()
                 .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
     });
     match sane {

@@ -136,10 +136,10 @@ impl Host {
             let lines = lines.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(tx) = &tx {
-                        if let Some(addr) = listening_address(&line) {
-                            let _ = tx.send(addr);
-                        }
+                    if let Some(tx) = &tx
+                        && let Some(addr) = listening_address(&line)
+                    {
+                        let _ = tx.send(addr);
                     }
                     lines.lock().expect("log lock").push(line);
                 }
@@ -224,11 +224,18 @@ impl Host {
     /// Send JSON with `Authorization: Bearer <token>`; status and JSON.
     pub fn call_as(&self, token: &str, method: &str, path: &str, body: &Value) -> (u16, Value) {
         let auth = format!("Bearer {token}");
-        let body = if method == "GET" { String::new() } else { body.to_string() };
+        let body = if method == "GET" {
+            String::new()
+        } else {
+            body.to_string()
+        };
         let (status, _, text) = self.request(
             method,
             path,
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             body.as_bytes(),
         );
         let json = serde_json::from_str(&text)
@@ -279,7 +286,10 @@ impl Drop for Host {
         let secrets = secrets();
         for line in self.logs() {
             for secret in &secrets {
-                assert!(!line.contains(secret.as_str()), "a secret was logged: {line}");
+                assert!(
+                    !line.contains(secret.as_str()),
+                    "a secret was logged: {line}"
+                );
             }
         }
     }

@@ -28,9 +28,21 @@ const ROUTES: &[(&str, &str, Scope)] = &[
     ("POST", "/keys", Scope::KeysAdmin),
     ("POST", "/v1/keys", Scope::KeysAdmin),
     ("GET", "/v1/keys", Scope::KeysRead),
-    ("GET", "/v1/keys/0190c9a8-0000-7000-8000-000000000000", Scope::KeysRead),
-    ("GET", "/keys/0190c9a8-0000-7000-8000-000000000000/lineage", Scope::KeysRead),
-    ("POST", "/v1/keys/0190c9a8-0000-7000-8000-000000000000/rotate", Scope::KeysAdmin),
+    (
+        "GET",
+        "/v1/keys/0190c9a8-0000-7000-8000-000000000000",
+        Scope::KeysRead,
+    ),
+    (
+        "GET",
+        "/keys/0190c9a8-0000-7000-8000-000000000000/lineage",
+        Scope::KeysRead,
+    ),
+    (
+        "POST",
+        "/v1/keys/0190c9a8-0000-7000-8000-000000000000/rotate",
+        Scope::KeysAdmin,
+    ),
     ("POST", "/v1/rotate", Scope::KeysAdmin),
     ("GET", "/v1/audit", Scope::KeysRead),
     ("POST", "/encrypt", Scope::Encrypt),
@@ -38,22 +50,42 @@ const ROUTES: &[(&str, &str, Scope)] = &[
     ("POST", "/v1/decrypt", Scope::Decrypt),
     ("POST", "/v1/rewrap", Scope::Rewrap),
     ("POST", "/v1/keys/import", Scope::KeysAdmin),
-    ("POST", "/v1/keys/0190c9a8-0000-7000-8000-000000000000/disable", Scope::KeysAdmin),
-    ("POST", "/v1/keys/0190c9a8-0000-7000-8000-000000000000/enable", Scope::KeysAdmin),
-    ("POST", "/v1/keys/0190c9a8-0000-7000-8000-000000000000/destroy", Scope::KeysAdmin),
+    (
+        "POST",
+        "/v1/keys/0190c9a8-0000-7000-8000-000000000000/disable",
+        Scope::KeysAdmin,
+    ),
+    (
+        "POST",
+        "/v1/keys/0190c9a8-0000-7000-8000-000000000000/enable",
+        Scope::KeysAdmin,
+    ),
+    (
+        "POST",
+        "/v1/keys/0190c9a8-0000-7000-8000-000000000000/destroy",
+        Scope::KeysAdmin,
+    ),
     ("POST", "/v1/data-keys", Scope::Encrypt),
     ("POST", "/v1/encrypt/batch", Scope::Encrypt),
     ("POST", "/v1/decrypt/batch", Scope::Decrypt),
     ("POST", "/v1/batch/rewrap", Scope::Rewrap),
     ("POST", "/v1/some-future-route", Scope::KeysAdmin),
-    ("DELETE", "/v1/keys/0190c9a8-0000-7000-8000-000000000000", Scope::KeysAdmin),
+    (
+        "DELETE",
+        "/v1/keys/0190c9a8-0000-7000-8000-000000000000",
+        Scope::KeysAdmin,
+    ),
 ];
 
 #[test]
 fn each_scope_allows_exactly_its_routes() {
     let (access, tokens) = table();
     for (method, path, needed) in ROUTES {
-        assert_eq!(required_scope(method, path), Some(*needed), "{method} {path}");
+        assert_eq!(
+            required_scope(method, path),
+            Some(*needed),
+            "{method} {path}"
+        );
         for (scope, token) in &tokens {
             let header = format!("Bearer {token}");
             let outcome = access.admit(method, path, Some(&header));
@@ -124,7 +156,10 @@ fn missing_unknown_malformed_and_recased_tokens_are_unauthenticated() {
 fn without_tokens_everyone_is_anonymous() {
     let access = Access::default();
     assert!(!access.enabled());
-    assert_eq!(access.admit("POST", "/v1/keys", None), Ok(Caller::anonymous()));
+    assert_eq!(
+        access.admit("POST", "/v1/keys", None),
+        Ok(Caller::anonymous())
+    );
 }
 
 #[test]
@@ -138,7 +173,7 @@ fn a_bad_token_table_is_refused_without_echoing_hashes() {
         r#"[{"name":"a","sha256":"0000000000000000000000000000000000000000000000000000000000000000","scopes":[],"lineages":["x"]}]"#,
         r#"[{"name":"a","sha256":"0000000000000000000000000000000000000000000000000000000000000000","scopes":[],"extra":1}]"#,
     ] {
-        let err = Access::parse(text).err().expect(text).to_string();
+        let err = Access::parse(text).expect_err(text).to_string();
         assert!(err.starts_with("auth_tokens"), "{err}");
         assert!(!err.contains("0000000000"), "{err}");
     }
@@ -213,28 +248,51 @@ fn a_token_for_one_lineage_cannot_touch_another() {
         &json!({"input": text(&env["envelope"])}),
     );
     assert_eq!(status, 200);
-    assert_eq!(api.call(&caller, "GET", &format!("/v1/keys/{mine_id}"), &json!({})).0, 200);
+    assert_eq!(
+        api.call(&caller, "GET", &format!("/v1/keys/{mine_id}"), &json!({}))
+            .0,
+        200
+    );
     let own_list = format!("/v1/keys?lineage_id={mine_id}");
     assert_eq!(api.call(&caller, "GET", &own_list, &json!({})).0, 200);
 
     // Another lineage, or no lineage named: 403 and nothing happens.
     let refused = [
-        ("POST", "/v1/encrypt".to_string(), json!({"key_id": theirs_id, "input": "x"})),
-        ("POST", "/v1/decrypt".to_string(), json!({"input": their_env})),
+        (
+            "POST",
+            "/v1/encrypt".to_string(),
+            json!({"key_id": theirs_id, "input": "x"}),
+        ),
+        (
+            "POST",
+            "/v1/decrypt".to_string(),
+            json!({"input": their_env}),
+        ),
         ("GET", format!("/v1/keys/{theirs_id}"), json!({})),
         ("GET", format!("/v1/keys/{theirs_id}/lineage"), json!({})),
         ("POST", format!("/v1/keys/{theirs_id}/rotate"), json!({})),
-        ("POST", "/v1/rotate".to_string(), json!({"key_id": theirs_id})),
+        (
+            "POST",
+            "/v1/rotate".to_string(),
+            json!({"key_id": theirs_id}),
+        ),
         ("GET", "/v1/keys".to_string(), json!({})),
         ("GET", "/v1/audit".to_string(), json!({})),
         ("POST", "/v1/keys".to_string(), json!({})),
     ];
     for (method, path, body) in refused {
         let (status, err) = api.call(&caller, method, &path, &body);
-        assert_eq!((status, text(&err["error"]["code"])), (403, "forbidden".into()), "{path}");
+        assert_eq!(
+            (status, text(&err["error"]["code"])),
+            (403, "forbidden".into()),
+            "{path}"
+        );
     }
     let (_, theirs_now) = api.call(&admin, "GET", &format!("/v1/keys/{theirs_id}"), &json!({}));
-    assert_eq!(theirs_now["state"], "active", "the refused rotation did not happen");
+    assert_eq!(
+        theirs_now["state"], "active",
+        "the refused rotation did not happen"
+    );
 }
 
 #[test]
@@ -249,7 +307,12 @@ fn data_plane_events_carry_the_actor_and_the_outcome() {
     };
     let (_, key) = api.call(&caller, "POST", "/v1/keys", &json!({}));
     let id = text(&key["key_id"]);
-    let (_, env) = api.call(&caller, "POST", "/v1/encrypt", &json!({"key_id": id, "input": "a"}));
+    let (_, env) = api.call(
+        &caller,
+        "POST",
+        "/v1/encrypt",
+        &json!({"key_id": id, "input": "a"}),
+    );
     let env = text(&env["envelope"]);
     let (status, _) = api.call(
         &caller,
@@ -272,5 +335,9 @@ fn data_plane_events_carry_the_actor_and_the_outcome() {
         .find(|e| e["action"] == "decrypted")
         .expect("decrypt event");
     assert!(text(&failed["outcome"]).starts_with("failure"));
-    assert_eq!(text(&failed["key_id"]), id, "a failure names the key it was for");
+    assert_eq!(
+        text(&failed["key_id"]),
+        id,
+        "a failure names the key it was for"
+    );
 }

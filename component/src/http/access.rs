@@ -86,8 +86,8 @@ fn named_key(method: &str, segments: &[&str], query: &str, body: &[u8]) -> Named
         (_, ["keys", id, ..]) => Some(id.to_string()),
         (_, ["encrypt" | "rotate"]) => body_field(&["key_id"]),
         (_, ["decrypt" | "rewrap"]) => {
-            let bytes = body_field(&["input", "envelope"])
-                .and_then(|t| super::json::b64("input", &t).ok());
+            let bytes =
+                body_field(&["input", "envelope"]).and_then(|t| super::json::b64("input", &t).ok());
             match bytes.as_deref().map(envelope::parse) {
                 Some(Ok(parsed)) => Some(parsed.key_id.to_string()),
                 _ => return Named::Unreadable,
@@ -119,7 +119,9 @@ pub fn audit_data_plane<S: Store + ?Sized>(
         _ => None,
     };
     let key_id = match result {
-        Ok(resp) => resp.body["key_id"].as_str().and_then(|k| Uuid::try_parse(k).ok()),
+        Ok(resp) => resp.body["key_id"]
+            .as_str()
+            .and_then(|k| Uuid::try_parse(k).ok()),
         Err(_) => None,
     }
     .or(requested);

@@ -121,7 +121,10 @@ fn respond(request: IncomingRequest, operation: &mut Option<String>) -> api::Res
 
 /// `kind algorithm` of the key operation a request ran, if any.
 fn operation_report(method: &str, path: &str, body: &[u8], resp: &api::Response) -> Option<String> {
-    let route = path.strip_prefix("/v1").unwrap_or(path).trim_end_matches('/');
+    let route = path
+        .strip_prefix("/v1")
+        .unwrap_or(path)
+        .trim_end_matches('/');
     let segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
     let kind = match (method, segments.as_slice()) {
         ("POST", ["keys"]) => "create",
@@ -165,17 +168,19 @@ fn admit(
         }
         Err(_) => return Ok(crate::auth::Caller::anonymous()),
     };
-    access.admit(method, path, authorization).map_err(|refusal| {
-        match &refusal {
-            crate::auth::Refusal::Unauthenticated => crate::log::warn(format_args!(
-                "refused {method} {path}: no valid bearer token"
-            )),
-            crate::auth::Refusal::Forbidden(name) => crate::log::warn(format_args!(
-                "refused {method} {path} for token {name}: scope not granted"
-            )),
-        }
-        access::refusal(&refusal)
-    })
+    access
+        .admit(method, path, authorization)
+        .map_err(|refusal| {
+            match &refusal {
+                crate::auth::Refusal::Unauthenticated => crate::log::warn(format_args!(
+                    "refused {method} {path}: no valid bearer token"
+                )),
+                crate::auth::Refusal::Forbidden(name) => crate::log::warn(format_args!(
+                    "refused {method} {path} for token {name}: scope not granted"
+                )),
+            }
+            access::refusal(&refusal)
+        })
 }
 
 /// Read the whole body, refusing more than `limit` bytes.
