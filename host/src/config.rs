@@ -1,5 +1,17 @@
 //! Host configuration from the environment. A bad value is a clear error
 //! (exit code 2), never a guess; errors name the variable, never a secret.
+//!
+//! Access control and the operator surface:
+//!
+//! | variable                  | meaning                                            |
+//! |---------------------------|----------------------------------------------------|
+//! | `QIMEM_AUTH_TOKENS[_FILE]`| JSON token table (`qimem hash-token --name ...`)   |
+//! | `QIMEM_AUTH`              | `enabled` (default) or `disabled`                  |
+//! | `QIMEM_AUDIT_DATA_PLANE`  | `true`: audit encrypt/decrypt/rewrap (batched)     |
+//! | `QIMEM_METRICS_BIND`      | own address for `/metrics` (else the API address)  |
+//!
+//! Without tokens the API may listen on a loopback address only, unless
+//! `QIMEM_AUTH=disabled` is set (and then every start logs a warning).
 
 use std::env;
 use std::fmt;
