@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use qimem_component::model::{Algorithm, KeyRecord, KeyState};
 use qimem_component::seal::{MasterKey, MasterKeys};
 use qimem_tests::pg::{Proxy, SHARED_SERVER, TestDb, TlsServer, psql};
-use qimem_tests::{Host, TEST_MASTER_KEY, run_command};
+use qimem_tests::{Host, TEST_MASTER_KEY, run_to_end};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -391,7 +391,7 @@ fn reseal_moves_every_record_to_the_new_master_key_so_the_old_one_can_go() {
     let (status, dec) = decrypt(&host, &envelopes[0].0);
     assert_eq!((status, s(&dec["plaintext"])), (200, "secret 0".into()));
 
-    let (status, out, err) = run_command(
+    let (status, out, err) = run_to_end(
         &["reseal", "--batch-size", "2"],
         &env_with(Some(TEST_MASTER_KEY)),
     );
@@ -404,7 +404,7 @@ fn reseal_moves_every_record_to_the_new_master_key_so_the_old_one_can_go() {
         json!({ new_fp.clone(): 5 })
     );
     assert_eq!(db.sql("SELECT DISTINCT seal_key_id FROM keys"), new_fp);
-    let (status, out, _) = run_command(&["reseal"], &env_with(Some(TEST_MASTER_KEY)));
+    let (status, out, _) = run_to_end(&["reseal"], &env_with(Some(TEST_MASTER_KEY)));
     assert!(status.success());
     assert_eq!(last_json_line(&out)["resealed"], 0);
     drop(host);
@@ -449,14 +449,14 @@ fn three_replicas_starting_at_once_migrate_exactly_once() {
     // The migrate command finds nothing left to do.
     let base = stateful(&url);
     let env: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, out, err) = run_command(&["migrate"], &env);
+    let (status, out, err) = run_to_end(&["migrate"], &env);
     assert!(status.success(), "{err}");
     assert_eq!(last_json_line(&out), json!({ "applied": [] }));
 }
 
 #[test]
 fn a_bad_database_url_or_pool_size_exits_with_status_2() {
-    let (status, _, err) = run_command(
+    let (status, _, err) = run_to_end(
         &[],
         &[
             ("QIMEM_MODE", "stateful"),
@@ -472,7 +472,7 @@ fn a_bad_database_url_or_pool_size_exits_with_status_2() {
         err.contains("sslmode") && !err.contains("pa55word"),
         "{err}"
     );
-    let (status, _, err) = run_command(
+    let (status, _, err) = run_to_end(
         &[],
         &[
             ("QIMEM_MODE", "stateful"),
@@ -538,7 +538,7 @@ fn tls_is_used_with_require_and_verify_full_rejects_the_wrong_root() {
     let run = |url: String| {
         let env = env_for(url);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        run_command(&["migrate"], &env)
+        run_to_end(&["migrate"], &env)
     };
     let root = |p: &std::path::Path| format!("&sslrootcert={}", p.display());
     let (status, _, err) = run(url("verify-full", &root(&right)));

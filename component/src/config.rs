@@ -7,7 +7,10 @@
 //! | `master_key`          | 32 bytes, base64 or hex; required              |
 //! | `master_key_previous` | the master key before the last master rotation |
 //! | `max_body_bytes`      | largest request body, default 1 MiB            |
+//! | `auth_tokens`         | JSON token table (see [`crate::auth`]); unset: open |
+//! | `audit_data_plane`    | `true`: audit every encrypt/decrypt/rewrap     |
 
+use crate::auth::Access;
 use crate::error::KmsError;
 use crate::seal::{MasterKey, MasterKeys};
 
@@ -20,6 +23,11 @@ pub struct Settings {
     pub keys: Result<MasterKeys, KmsError>,
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
+    /// Who may do what, or why the token table could not be read (then
+    /// every protected route fails closed).
+    pub access: Result<Access, KmsError>,
+    /// Whether data-plane operations are written to the audit trail.
+    pub audit_data_plane: bool,
 }
 
 impl Settings {
@@ -46,9 +54,19 @@ impl Settings {
             .flatten()
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(DEFAULT_MAX_BODY);
+        let access = read("auth_tokens").and_then(|text| match text {
+            Some(text) if !text.trim().is_empty() => Access::parse(&text),
+            _ => Ok(Access::default()),
+        });
+        let audit_data_plane = read("audit_data_plane")
+            .ok()
+            .flatten()
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         Settings {
             keys,
             max_body_bytes,
+            access,
+            audit_data_plane,
         }
     }
 }

@@ -135,6 +135,8 @@ pub fn json_request(data: &[u8]) {
     let ctx = Context {
         store: &fixture.store,
         keys: Ok(&fixture.keys),
+        caller: None,
+        audit_data_plane: false,
     };
     let req = Request {
         method: "POST",

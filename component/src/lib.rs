@@ -21,6 +21,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod cipher;
 pub mod config;
 pub mod envelope;

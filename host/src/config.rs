@@ -1,5 +1,17 @@
 //! Host configuration from the environment. A bad value is a clear error
 //! (exit code 2), never a guess; errors name the variable, never a secret.
+//!
+//! Access control and the operator surface:
+//!
+//! | variable                  | meaning                                            |
+//! |---------------------------|----------------------------------------------------|
+//! | `QIMEM_AUTH_TOKENS[_FILE]`| JSON token table (`qimem hash-token --name ...`)   |
+//! | `QIMEM_AUTH`              | `enabled` (default) or `disabled`                  |
+//! | `QIMEM_AUDIT_DATA_PLANE`  | `true`: audit encrypt/decrypt/rewrap (batched)     |
+//! | `QIMEM_METRICS_BIND`      | own address for `/metrics` (else the API address)  |
+//!
+//! Without tokens the API may listen on a loopback address only, unless
+//! `QIMEM_AUTH=disabled` is set (and then every start logs a warning).
 
 use std::env;
 use std::fmt;
@@ -43,6 +55,23 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// The PostgreSQL store (stateful mode only).
     pub database: Option<PgSettings>,
+    /// Access control: the token table and how it was asked for.
+    pub auth: AuthConfig,
+    /// Whether encrypt/decrypt/rewrap are written to the audit trail.
+    pub audit_data_plane: bool,
+    /// A separate address for `GET /metrics`; on the API address if unset.
+    pub metrics_bind: Option<SocketAddr>,
+}
+
+/// Access control as configured.
+pub struct AuthConfig {
+    /// The `auth_tokens` JSON for the component (hashes, never tokens);
+    /// `None` when no token is configured.
+    pub tokens: Option<String>,
+    /// How many tokens are configured.
+    pub token_count: usize,
+    /// `QIMEM_AUTH=disabled`: no tokens, on purpose, on any address.
+    pub disabled: bool,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -106,8 +135,30 @@ impl Config {
             Mode::Stateful => Some(database_settings(&get)?),
         };
 
+        let auth = auth_config(&get, bind)?;
+        let audit_data_plane = match get("QIMEM_AUDIT_DATA_PLANE").as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "QIMEM_AUDIT_DATA_PLANE must be true or false, not {other:?}"
+                )));
+            }
+        };
+        let metrics_bind = match get("QIMEM_METRICS_BIND").filter(|t| !t.trim().is_empty()) {
+            None => None,
+            Some(text) => Some(text.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "QIMEM_METRICS_BIND must be an address like 127.0.0.1:9090, not {text:?}"
+                ))
+            })?),
+        };
+
         Ok(Config {
             database,
+            auth,
+            audit_data_plane,
+            metrics_bind,
             mode,
             bind,
             master_key,
@@ -137,6 +188,63 @@ pub fn database_settings(get: &impl Fn(&str) -> Option<String>) -> Result<PgSett
         pool_size,
         connect_timeout: std::time::Duration::from_millis(connect as u64),
         statement_timeout: std::time::Duration::from_millis(statement as u64),
+    })
+}
+
+/// Access control from `QIMEM_AUTH` and `QIMEM_AUTH_TOKENS[_FILE]`.
+///
+/// The secure default: without tokens the API may only listen on a
+/// loopback address, unless `QIMEM_AUTH=disabled` says so on purpose.
+fn auth_config(
+    get: &impl Fn(&str) -> Option<String>,
+    bind: SocketAddr,
+) -> Result<AuthConfig, ConfigError> {
+    let disabled = match get("QIMEM_AUTH").as_deref().map(str::trim) {
+        None | Some("") | Some("enabled") => false,
+        Some("disabled") => true,
+        Some(other) => {
+            return Err(ConfigError(format!(
+                "QIMEM_AUTH must be enabled or disabled, not {other:?}"
+            )));
+        }
+    };
+    let text = match (get("QIMEM_AUTH_TOKENS"), get("QIMEM_AUTH_TOKENS_FILE")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError(
+                "set QIMEM_AUTH_TOKENS or QIMEM_AUTH_TOKENS_FILE, not both".into(),
+            ));
+        }
+        (Some(text), None) => Some(text),
+        (None, Some(path)) => Some(std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError(format!("QIMEM_AUTH_TOKENS_FILE: cannot read {path}: {e}"))
+        })?),
+        (None, None) => None,
+    }
+    .filter(|t| !t.trim().is_empty());
+    let token_count = match &text {
+        Some(text) => {
+            let access = qimem_component::auth::Access::parse(text)
+                .map_err(|e| ConfigError(format!("QIMEM_AUTH_TOKENS: {e}")))?;
+            access.len()
+        }
+        None => 0,
+    };
+    let tokens = text.filter(|_| token_count > 0);
+    if disabled && tokens.is_some() {
+        return Err(ConfigError(
+            "QIMEM_AUTH=disabled and QIMEM_AUTH_TOKENS are both set: choose one".into(),
+        ));
+    }
+    if tokens.is_none() && !disabled && !bind.ip().is_loopback() {
+        return Err(ConfigError(format!(
+            "QIMEM_BIND={bind} is not a loopback address and no QIMEM_AUTH_TOKENS are \
+             configured: configure tokens (see `qimem hash-token`) or set QIMEM_AUTH=disabled"
+        )));
+    }
+    Ok(AuthConfig {
+        tokens,
+        token_count,
+        disabled,
     })
 }
 

@@ -9,8 +9,11 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
 mod bindings;
+mod check;
 mod config;
+mod metrics;
 mod reseal;
 mod runtime;
 mod server;
@@ -63,6 +66,13 @@ enum Command {
         )]
         batch_size: u32,
     },
+    /// Hash an API token for QIMEM_AUTH_TOKENS (the token is read from
+    /// standard input, or generated with --generate, so it stays out of
+    /// the shell history and the process list).
+    HashToken(check::HashTokenArgs),
+    /// Validate the environment (and reach the database in stateful
+    /// mode), print what `serve` would do, exit non-zero on problems.
+    CheckConfig,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +90,8 @@ fn main() -> ExitCode {
         Command::Reseal { batch_size } => maintenance_main(true, move |config| {
             Box::pin(reseal_main(config, batch_size))
         }),
+        Command::HashToken(args) => check::hash_token(&args),
+        Command::CheckConfig => check::check_config(),
     }
 }
 
@@ -230,6 +242,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if config.master_key_generated {
         tracing::warn!("no QIMEM_MASTER_KEY set: using a random master key for this process only");
     }
+    check::announce_access(&config);
 
     let mut component_config: HashMap<&'static str, Zeroizing<String>> = HashMap::new();
     component_config.insert("master_key", config.master_key.clone());
@@ -240,9 +253,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "max_body_bytes",
         Zeroizing::new(config.max_body_bytes.to_string()),
     );
+    if let Some(tokens) = &config.auth.tokens {
+        component_config.insert("auth_tokens", Zeroizing::new(tokens.clone()));
+    }
+    let (audit, audit_writer) = if config.audit_data_plane {
+        component_config.insert("audit_data_plane", Zeroizing::new("true".into()));
+        let (queue, writer) = audit::AuditQueue::start(backend.clone());
+        (Some(queue), Some(writer))
+    } else {
+        (None, None)
+    };
     let shared = Arc::new(Shared {
         backend,
         component_config,
+        audit: audit.clone(),
     });
 
     let options = RuntimeOptions {
@@ -262,13 +286,38 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "listening on http://{addr}"
     );
 
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(metrics_bind) = config.metrics_bind {
+        let metrics_listener = tokio::net::TcpListener::bind(metrics_bind)
+            .await
+            .with_context(|| format!("cannot listen on {metrics_bind} for metrics"))?;
+        tracing::info!(
+            "metrics on http://{}/metrics",
+            metrics_listener.local_addr()?
+        );
+        tokio::spawn(metrics::serve(metrics_listener, async {
+            let _ = metrics_stopped.await;
+        }));
+    }
+
     server::serve(
         listener,
         runtime,
         config.max_instances as usize,
+        config.metrics_bind.is_none(),
         shutdown_signal(),
     )
     .await;
+    let _ = stop_metrics.send(());
+    if let (Some(queue), Some(writer)) = (audit, audit_writer) {
+        queue.close();
+        if tokio::time::timeout(std::time::Duration::from_secs(10), writer)
+            .await
+            .is_err()
+        {
+            tracing::error!("data-plane audit events still queued at shutdown were not written");
+        }
+    }
     Ok(())
 }
 

@@ -71,6 +71,7 @@ impl Runtime {
         &self,
         req: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let request_id = crate::telemetry::request_id_of(req.headers());
         let (state, log) = RequestState::new(self.shared.clone());
         let mut store = Store::new(self.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -85,7 +86,9 @@ impl Runtime {
         // the response head has been handed back.
         let task = tokio::task::spawn(async move {
             let result = async {
+                let started = Instant::now();
                 let proxy = pre.instantiate_async(&mut store).await?;
+                crate::metrics::instantiation(started.elapsed());
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, req, out)
@@ -93,7 +96,7 @@ impl Runtime {
             }
             .await;
             drop(store);
-            crate::telemetry::forward_component_log(&log.contents());
+            crate::telemetry::forward_component_log(&log.contents(), &request_id);
             result
         });
 

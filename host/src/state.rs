@@ -26,6 +26,8 @@ pub struct Shared {
     /// `wasi:config/store` values (Spin variable names). Holds the master
     /// key, so it is zeroized on drop and never printed.
     pub component_config: HashMap<&'static str, Zeroizing<String>>,
+    /// Where data-plane audit events are queued, when they are recorded.
+    pub audit: Option<crate::audit::AuditQueue>,
 }
 
 /// The `T` of each request's `wasmtime::Store`.
@@ -53,6 +55,11 @@ impl RequestState {
             shared,
         };
         (state, log)
+    }
+
+    /// The queue for data-plane audit events, if they are recorded.
+    pub fn audit_queue(&self) -> Option<&crate::audit::AuditQueue> {
+        self.shared.audit.as_ref()
     }
 
     /// The key store behind the `qimem:kms/store` import.

@@ -18,6 +18,58 @@ pub mod pg;
 /// A master key the tests configure, so they can look for it in logs.
 pub const TEST_MASTER_KEY: &str = "q1m3mTESTmasterKEYq1m3mTESTmasterKEYq1m3mTE=";
 
+/// Bearer tokens the tests configure (name, token, scopes), so that every
+/// host's log can be scanned for them when it stops.
+pub const TEST_TOKENS: &[(&str, &str, &[&str])] = &[
+    ("admin", "tok-admin-Zq8r1", &["keys:admin"]),
+    ("reader", "tok-reader-Yp7s2", &["keys:read"]),
+    ("enc", "tok-enc-Xo6t3", &["encrypt"]),
+    ("dec", "tok-dec-Wn5u4", &["decrypt"]),
+    ("wrap", "tok-wrap-Vm4v5", &["rewrap"]),
+    (
+        "all",
+        "tok-all-Ul3w6",
+        &["keys:admin", "keys:read", "encrypt", "decrypt", "rewrap"],
+    ),
+];
+
+/// The hex SHA-256 of a token, as `QIMEM_AUTH_TOKENS` holds it.
+pub fn sha256_hex(token: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// `QIMEM_AUTH_TOKENS` for [`TEST_TOKENS`].
+pub fn test_tokens_json() -> String {
+    let entries: Vec<Value> = TEST_TOKENS
+        .iter()
+        .map(|(name, token, scopes)| {
+            serde_json::json!({ "name": name, "sha256": sha256_hex(token), "scopes": scopes })
+        })
+        .collect();
+    Value::Array(entries).to_string()
+}
+
+/// The token of a [`TEST_TOKENS`] entry.
+pub fn token(name: &str) -> &'static str {
+    TEST_TOKENS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, t, _)| *t)
+        .unwrap_or_else(|| panic!("no test token {name}"))
+}
+
+/// What must never appear in a log line: the test master key, every
+/// test token and its hash.
+pub fn secrets() -> Vec<String> {
+    let mut all = vec![TEST_MASTER_KEY.to_string()];
+    for (_, token, _) in TEST_TOKENS {
+        all.push(token.to_string());
+        all.push(sha256_hex(token));
+    }
+    all
+}
+
 /// The `qimem` binary cargo built next to this test executable.
 pub fn host_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -142,6 +194,57 @@ impl Host {
         (status, json)
     }
 
+    /// Send with extra headers; returns status, response headers and the
+    /// body text.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>, String) {
+        let url = format!("{}{}", self.base, path);
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(body.to_vec()).expect("request");
+        let mut resp = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (status, headers, text)
+    }
+
+    /// Send JSON with `Authorization: Bearer <token>`; status and JSON.
+    pub fn call_as(&self, token: &str, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let auth = format!("Bearer {token}");
+        let body = if method == "GET" {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let (status, _, text) = self.request(
+            method,
+            path,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body.as_bytes(),
+        );
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{method} {path} -> {status}: not JSON: {text}"));
+        (status, json)
+    }
+
     /// POST a JSON value.
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.send(
@@ -176,7 +279,49 @@ impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            return;
+        }
+        // Every test's logs are scanned: no token, hash or master key in
+        // any line, ever.
+        std::thread::sleep(Duration::from_millis(50));
+        let secrets = secrets();
+        for line in self.logs() {
+            for secret in &secrets {
+                assert!(
+                    !line.contains(secret.as_str()),
+                    "a secret was logged: {line}"
+                );
+            }
+        }
     }
+}
+
+/// Run `qimem ARGS` with exactly `env` (plus PATH) and `stdin`; returns
+/// the exit code, standard output and standard error.
+pub fn run_command(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(host_binary())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run qimem");
+    let _ = child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin.as_bytes());
+    let out = child.wait_with_output().expect("qimem output");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The address in a `listening on http://ADDR` log line.
@@ -206,7 +351,7 @@ pub fn run_to_exit(env: &[(&str, &str)]) -> (ExitStatus, String) {
 
 /// Run `qimem ARGS` with exactly `env` (plus `PATH`) to its end; returns
 /// its exit status, standard output and standard error.
-pub fn run_command(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, String) {
+pub fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, String) {
     let out = Command::new(host_binary())
         .args(args)
         .env_clear()

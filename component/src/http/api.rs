@@ -5,7 +5,7 @@
 //! `POST /keys`, `GET /keys`, `GET /keys/{id}`, `GET /keys/{id}/lineage`,
 //! `POST /keys/{id}/rotate`, `POST /encrypt`, `POST /decrypt`,
 //! `POST /rotate`, `GET /audit`; and `GET /health`, `/ready`, `/live`,
-//! `/v1/security/health`.
+//! `/v1/security/health`, `GET /v1/openapi.json`.
 //!
 //! Routes only under `/v1/` (request -> response; every body is JSON):
 //! - `POST /v1/keys/import` `{material_b64, algorithm?, labels?}` -> 201,
@@ -29,15 +29,21 @@
 //!   [`MAX_BATCH_ITEMS`] items: 413.
 //!
 //! A destroyed key answers 410 `key_destroyed` with its `key_id`.
+//!
+//! Access control ([`crate::auth`]) admits the request before it reaches
+//! [`handle`]; `Context::caller` says who was admitted, and the lineage
+//! restriction of that caller is checked here, before any operation runs.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::access;
 use super::json::{
     self, BatchBody, CreateBody, DataKeyBody, DecryptBody, DestroyBody, EncryptBody, ImportBody,
     RewrapBody, RotateBody,
 };
+use crate::auth::Caller;
 use crate::error::KmsError;
 use crate::model::{Algorithm, AuditFilter, KeyState, RecordFilter, parse_key_id};
 use crate::ops::{CreateOptions, DestroyOptions, Kms, MAX_BATCH_ITEMS, MAX_PAGE};
@@ -99,7 +105,15 @@ pub struct Context<'a, S: Store + ?Sized> {
     pub store: &'a S,
     /// The master keys, or the configuration error.
     pub keys: Result<&'a MasterKeys, &'a KmsError>,
+    /// Who access control admitted; `None` is the anonymous, unrestricted
+    /// caller of a deployment without tokens.
+    pub caller: Option<&'a Caller>,
+    /// Whether encrypt, decrypt and rewrap go to the audit trail.
+    pub audit_data_plane: bool,
 }
+
+/// The OpenAPI 3.1 description of this API, served at `/v1/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../../../openapi/openapi.json");
 
 /// Route and answer one request.
 pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Response {
@@ -112,6 +126,7 @@ pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Res
         "/health" | "/ready" => return health(ctx, req),
         "/live" => return only_get(req, || Response::ok(200, json!({ "status": "ok" }))),
         "/v1/security/health" => return security_health(ctx, req),
+        "/v1/openapi.json" => return only_get(req, openapi),
         _ => {}
     }
     let versioned = path.strip_prefix("/v1").filter(|r| r.starts_with('/'));
@@ -133,7 +148,16 @@ pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Res
             "content-type must be application/json",
         );
     }
-    let kms = Kms::new(ctx.store, keys);
+    let anonymous = Caller::anonymous();
+    let caller = ctx.caller.unwrap_or(&anonymous);
+    let kms = Kms::new(ctx.store, keys).with_actor(&caller.name);
+    if !access::lineage_allowed(&kms, caller, req.method, &segments, req.query, req.body) {
+        crate::log::warn(format_args!(
+            "refused {} {path} for token {}: outside its lineages",
+            req.method, caller.name
+        ));
+        return access::forbidden();
+    }
     let result = match (req.method, segments.as_slice()) {
         ("POST", ["keys", "import"]) if v1 => import(&kms, req),
         (_, ["keys", "import"]) if v1 => {
@@ -177,6 +201,15 @@ pub fn handle<S: Store + ?Sized>(ctx: &Context<'_, S>, req: &Request<'_>) -> Res
         }
         _ => return Response::plain_error(404, "not_found", "no such route"),
     };
+    let data_plane = match segments.as_slice() {
+        ["encrypt"] => Some("encrypted"),
+        ["decrypt"] => Some("decrypted"),
+        ["rewrap"] => Some("rewrapped"),
+        _ => None,
+    };
+    if let (true, Some(action)) = (ctx.audit_data_plane, data_plane) {
+        access::audit_data_plane(&kms, action, (&segments, req.body), &result);
+    }
     result.unwrap_or_else(|err| {
         if let KmsError::Internal(detail) = &err {
             crate::log::error(format_args!("{} {} failed: {detail}", req.method, path));
@@ -196,6 +229,13 @@ fn is_json(content_type: Option<&str>) -> bool {
             .to_ascii_lowercase();
         media == "application/json" || media.ends_with("+json")
     })
+}
+
+fn openapi() -> Response {
+    match serde_json::from_str(OPENAPI_JSON) {
+        Ok(doc) => Response::ok(200, doc),
+        Err(e) => Response::error(&KmsError::Internal(format!("openapi.json: {e}"))),
+    }
 }
 
 fn only_get(req: &Request<'_>, answer: impl FnOnce() -> Response) -> Response {

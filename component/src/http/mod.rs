@@ -1,6 +1,7 @@
 //! The `wasi:http/incoming-handler` export: reads the request, hands it to
 //! [`api`], writes the JSON response.
 
+pub mod access;
 pub mod api;
 pub mod json;
 
@@ -23,12 +24,23 @@ enum BodyError {
 
 impl Guest for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        let response = answer(request);
-        send(out, &response);
+        let (response, operation) = answer(request);
+        send(out, &response, operation.as_deref());
     }
 }
 
-fn answer(request: IncomingRequest) -> api::Response {
+/// The response header that tells the host which key operation ran
+/// (`kind algorithm`), for its metrics; the host removes it.
+pub const OPERATION_HEADER: &str = "qimem-operation";
+
+fn answer(request: IncomingRequest) -> (api::Response, Option<String>) {
+    let mut operation = None;
+    let response = respond(request, &mut operation);
+    (response, operation)
+}
+
+/// Answer one request; `operation` is set to the key operation it ran.
+fn respond(request: IncomingRequest, operation: &mut Option<String>) -> api::Response {
     let settings = settings();
     let method = match request.method() {
         Method::Get => "GET".to_string(),
@@ -45,6 +57,11 @@ fn answer(request: IncomingRequest) -> api::Response {
     let target = request.path_with_query().unwrap_or_else(|| "/".into());
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let headers = request.headers();
+    let authorization = headers
+        .get("authorization")
+        .into_iter()
+        .next()
+        .and_then(|v| String::from_utf8(v).ok());
     let content_type = headers
         .get("content-type")
         .into_iter()
@@ -56,6 +73,12 @@ fn answer(request: IncomingRequest) -> api::Response {
         .next()
         .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<u64>().ok());
     drop(headers);
+
+    // Access control comes first: a refused request's body is never read.
+    let caller = match admit(&settings, &method, path, authorization.as_deref()) {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
 
     let too_large = || {
         api::Response::plain_error(
@@ -83,6 +106,8 @@ fn answer(request: IncomingRequest) -> api::Response {
     let ctx = api::Context {
         store: &WitStore,
         keys: settings.keys.as_ref(),
+        caller: Some(&caller),
+        audit_data_plane: settings.audit_data_plane,
     };
     let req = api::Request {
         method: &method,
@@ -91,7 +116,73 @@ fn answer(request: IncomingRequest) -> api::Response {
         content_type: content_type.as_deref(),
         body: &body,
     };
-    api::handle(&ctx, &req)
+    let response = api::handle(&ctx, &req);
+    *operation = operation_report(&method, path, &body, &response);
+    response
+}
+
+/// `kind algorithm` of the key operation a request ran, if any.
+fn operation_report(method: &str, path: &str, body: &[u8], resp: &api::Response) -> Option<String> {
+    let route = path
+        .strip_prefix("/v1")
+        .unwrap_or(path)
+        .trim_end_matches('/');
+    let segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
+    let kind = match (method, segments.as_slice()) {
+        ("POST", ["keys"]) => "create",
+        ("POST", ["rotate"] | ["keys", _, "rotate"]) => "rotate",
+        ("POST", ["encrypt"]) => "encrypt",
+        ("POST", ["decrypt"]) => "decrypt",
+        ("POST", ["rewrap"]) => "rewrap",
+        // TODO(issue 5): report import, data keys and state changes too.
+        _ => return None,
+    };
+    let envelope_algorithm = |text: Option<&str>| {
+        let bytes = json::b64("envelope", text?).ok()?;
+        crate::envelope::parse(&bytes)
+            .ok()
+            .map(|e| e.algorithm.name().to_string())
+    };
+    let request: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let algorithm = resp.body["algorithm"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| envelope_algorithm(resp.body["envelope"].as_str()))
+        .or_else(|| envelope_algorithm(request.as_ref()?["input"].as_str()))
+        .unwrap_or_else(|| "unknown".to_string());
+    Some(format!("{kind} {algorithm}"))
+}
+
+/// Admit the request or answer the refusal, logging who was refused (by
+/// token name, never the token) and on which route.
+fn admit(
+    settings: &crate::config::Settings,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+) -> Result<crate::auth::Caller, api::Response> {
+    let access = match &settings.access {
+        Ok(access) => access,
+        // An unreadable token table fails closed on every protected route.
+        Err(e) if crate::auth::required_scope(method, path).is_some() => {
+            crate::log::error(format_args!("access control unavailable: {e}"));
+            return Err(api::Response::error(e));
+        }
+        Err(_) => return Ok(crate::auth::Caller::anonymous()),
+    };
+    access
+        .admit(method, path, authorization)
+        .map_err(|refusal| {
+            match &refusal {
+                crate::auth::Refusal::Unauthenticated => crate::log::warn(format_args!(
+                    "refused {method} {path}: no valid bearer token"
+                )),
+                crate::auth::Refusal::Forbidden(name) => crate::log::warn(format_args!(
+                    "refused {method} {path} for token {name}: scope not granted"
+                )),
+            }
+            access::refusal(&refusal)
+        })
 }
 
 /// Read the whole body, refusing more than `limit` bytes. The declared
@@ -127,16 +218,22 @@ fn read_body(
 }
 
 /// Send a JSON response.
-fn send(out: ResponseOutparam, response: &api::Response) {
+fn send(out: ResponseOutparam, response: &api::Response, operation: Option<&str>) {
     let body = serde_json::to_vec(&response.body).unwrap_or_else(|_| b"{}".to_vec());
-    let headers = Fields::from_list(&[
+    let mut fields = vec![
         ("content-type".to_string(), b"application/json".to_vec()),
         (
             "content-length".to_string(),
             body.len().to_string().into_bytes(),
         ),
-    ])
-    .unwrap_or_else(|_| Fields::new());
+    ];
+    if let Some(op) = operation {
+        fields.push((OPERATION_HEADER.to_string(), op.as_bytes().to_vec()));
+    }
+    if response.status == 401 {
+        fields.push(("www-authenticate".to_string(), b"Bearer".to_vec()));
+    }
+    let headers = Fields::from_list(&fields).unwrap_or_else(|_| Fields::new());
     let resp = OutgoingResponse::new(headers);
     // Every status produced by the API is a valid HTTP status.
     let _ = resp.set_status_code(response.status);

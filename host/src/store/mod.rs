@@ -112,7 +112,8 @@ impl Backend {
         }
     }
 
-    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+    /// Append an audit event.
+    pub async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         match self {
             Backend::Memory(m) => m.append_audit(event),
             Backend::Postgres(p) => p.append_audit(event).await,
@@ -226,10 +227,14 @@ impl wit::Host for RequestState {
             actor: event.actor,
             outcome: event.outcome,
         };
-        self.backend()
-            .append_audit(&event)
-            .await
-            .map_err(to_wit_error)
+        // Data-plane events are queued off the hot path when asked for.
+        match self.audit_queue() {
+            Some(queue) if crate::audit::is_data_plane(&event.action) => {
+                queue.append(event, self.backend()).await
+            }
+            _ => self.backend().append_audit(&event).await,
+        }
+        .map_err(to_wit_error)
     }
 
     async fn audit(
@@ -263,6 +268,12 @@ fn uuid(text: &str) -> Result<Uuid, wit::StoreError> {
 }
 
 fn to_wit_error(e: StoreError) -> wit::StoreError {
+    crate::metrics::store_error(match &e {
+        StoreError::Conflict(_) => "conflict",
+        StoreError::NotFound => "not_found",
+        StoreError::Unavailable(_) => "unavailable",
+        StoreError::Internal(_) => "internal",
+    });
     match e {
         StoreError::Conflict(current) => wit::StoreError::Conflict(current.map(|c| c.to_string())),
         StoreError::NotFound => wit::StoreError::NotFound,

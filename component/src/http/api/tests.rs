@@ -28,6 +28,8 @@ impl Api {
         let ctx = Context {
             store: &self.store,
             keys: Ok(&self.keys),
+            caller: None,
+            audit_data_plane: false,
         };
         let req = Request {
             method,
@@ -302,6 +304,8 @@ fn health_reports_each_failing_dependency() {
     let ctx = Context {
         store: &api.store,
         keys: Err(&missing),
+        caller: None,
+        audit_data_plane: false,
     };
     let req = Request {
         method: "GET",
