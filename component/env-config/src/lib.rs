@@ -54,8 +54,8 @@ struct Component;
 
 impl wconfig::Guest for Component {
     fn get(key: String) -> Result<Option<String>, wconfig::Error> {
-        lookup(&key, |name| std::env::var(name).ok(), random_master_key)
-            .map_err(wconfig::Error::Io)
+        let env = |name: &str| std::env::var(name).ok();
+        lookup(&key, env, random_master_key).map_err(wconfig::Error::Io)
     }
 
     fn get_all() -> Result<Vec<(String, String)>, wconfig::Error> {

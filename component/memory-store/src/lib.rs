@@ -51,7 +51,9 @@ impl wstore::Guest for Component {
     }
 
     fn insert(record: wstore::KeyRecord) -> Result<(), wstore::StoreError> {
-        STORE.insert(&from_wit_record(record)?).map_err(to_wit_error)
+        STORE
+            .insert(&from_wit_record(record)?)
+            .map_err(to_wit_error)
     }
 
     fn get(id: String) -> Result<Option<wstore::KeyRecord>, wstore::StoreError> {
@@ -60,9 +62,7 @@ impl wstore::Guest for Component {
     }
 
     fn active(lineage_id: String) -> Result<Option<wstore::KeyRecord>, wstore::StoreError> {
-        let found = STORE
-            .active(parse_id(&lineage_id)?)
-            .map_err(to_wit_error)?;
+        let found = STORE.active(parse_id(&lineage_id)?).map_err(to_wit_error)?;
         Ok(found.map(to_wit_record))
     }
 
@@ -97,7 +97,11 @@ impl wstore::Guest for Component {
         next: wt::KeyState,
     ) -> Result<(), wstore::StoreError> {
         STORE
-            .update_state(parse_id(&id)?, from_wit_state(expected), from_wit_state(next))
+            .update_state(
+                parse_id(&id)?,
+                from_wit_state(expected),
+                from_wit_state(next),
+            )
             .map_err(to_wit_error)
     }
 

@@ -65,8 +65,8 @@ fn round_trip(message: &str) -> Result<(), String> {
     let first = keys::create(&options).map_err(|e| failed("create", &e))?;
     println!("created key {}", describe(&first));
 
-    let envelope = keys::encrypt(&first.id, message.as_bytes(), AAD)
-        .map_err(|e| failed("encrypt", &e))?;
+    let envelope =
+        keys::encrypt(&first.id, message.as_bytes(), AAD).map_err(|e| failed("encrypt", &e))?;
     println!(
         "encrypted {} bytes with key {}: envelope of {} bytes",
         message.len(),
