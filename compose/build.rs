@@ -28,6 +28,9 @@ fn main() -> Result<()> {
         .parent()
         .context("compose/ sits in the workspace")?;
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("no OUT_DIR")?);
+    // TODO: every profile that runs this script (build, clippy, test) has
+    // its own OUT_DIR and so repeats the nested release build; a target
+    // directory shared between them would save that time.
     let target_dir = out_dir.join("wasm");
     let release = target_dir.join("wasm32-wasip2/release");
 
