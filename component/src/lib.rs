@@ -17,6 +17,15 @@
 //!
 //! The only `unsafe` code is what `wit-bindgen` generates for the
 //! canonical ABI, confined to the `bindings` module.
+//!
+//! Cargo features (both on by default):
+//! - `export`: the WIT glue, exporting the typed `keys` API (world
+//!   `kms-library`, the variant to compose into other components);
+//! - `http`: the JSON API and its `wasi:http/incoming-handler` export
+//!   (world `kms`, what the native host and Spin serve).
+//!
+//! With neither, the crate is plain Rust (key logic, envelope, stores) that
+//! other components may reuse without exporting anything.
 
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
@@ -26,8 +35,10 @@ pub mod cipher;
 pub mod config;
 pub mod envelope;
 pub mod error;
+#[cfg(feature = "http")]
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(feature = "http")]
 pub mod http;
 pub mod log;
 pub mod model;
@@ -36,14 +47,24 @@ pub mod seal;
 pub mod secret;
 pub mod selftest;
 pub mod store;
+#[cfg(feature = "export")]
 mod wit;
 
-/// Bindings generated from `wit/` for the `kms` world.
+/// Bindings generated from `wit/` for the `kms` world (or `kms-library`
+/// without the HTTP API).
+#[cfg(feature = "export")]
 #[allow(unsafe_code, missing_docs, clippy::all)]
 mod bindings {
+    #[cfg(feature = "http")]
     wit_bindgen::generate!({
         path: "../wit",
         world: "kms",
+        generate_all,
+    });
+    #[cfg(not(feature = "http"))]
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "kms-library",
         generate_all,
     });
 
@@ -56,4 +77,5 @@ mod bindings {
 }
 
 /// The component's exported implementation.
+#[cfg(feature = "export")]
 struct Component;
