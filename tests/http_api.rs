@@ -119,7 +119,9 @@ fn every_bad_request_gets_its_4xx_and_the_connection_survives() {
     let truncated = &envelope[..envelope.len() - 17];
 
     let json_ct = Some("application/json");
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    // (path, content type, body, expected status, expected error code)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "/encrypt",
             json_ct,

@@ -53,7 +53,10 @@ fn main() {
             .env_remove("CARGO_LLVM_COV")
             .status()
             .expect("could not run cargo to build a wasm32-wasip2 component");
-        assert!(status.success(), "building {package} for wasm32-wasip2 failed");
+        assert!(
+            status.success(),
+            "building {package} for wasm32-wasip2 failed"
+        );
     }
 
     for (var, file) in [

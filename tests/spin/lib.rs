@@ -37,7 +37,9 @@ pub fn spin_provides(name: &str) -> bool {
     if !prefix.starts_with("wasi:") || prefix.contains('@') {
         // spin:postgres 4.x: Spin 4.0 provides up to 4.2.0.
         return !name.starts_with("spin:postgres/postgres@4.")
-            || ["4.0.0", "4.1.0", "4.2.0"].iter().any(|v| name.ends_with(v));
+            || ["4.0.0", "4.1.0", "4.2.0"]
+                .iter()
+                .any(|v| name.ends_with(v));
     }
     let version = name.rsplit_once('@').map(|(_, v)| v).unwrap_or("");
     WASI_P2_VERSIONS.contains(&version)

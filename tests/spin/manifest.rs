@@ -42,7 +42,11 @@ fn built(file: &str) -> String {
 
 /// The file name of a path given at build time.
 fn file_name(path: &str) -> String {
-    Path::new(path).file_name().unwrap().to_string_lossy().into_owned()
+    Path::new(path)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
@@ -88,7 +92,11 @@ fn the_build_step_builds_both_packages_for_wasm32_wasip2_in_release() {
         for flag in ["--release", "--locked"] {
             assert!(command.contains(&flag), "{package}: {flag}");
         }
-        assert!(command.windows(2).any(|w| w == ["--target", "wasm32-wasip2"]));
+        assert!(
+            command
+                .windows(2)
+                .any(|w| w == ["--target", "wasm32-wasip2"])
+        );
         assert_eq!(
             command.iter().filter(|w| **w == "-p").count(),
             1,
@@ -125,7 +133,12 @@ fn the_component_sees_the_variables_the_component_and_adapter_read() {
     let vars = at(&m, "variables").as_table().unwrap();
     let component_vars = at(&m, "component.qimem.variables").as_table().unwrap();
 
-    for key in ["master_key", "master_key_previous", "max_body_bytes", DATABASE_URL] {
+    for key in [
+        "master_key",
+        "master_key_previous",
+        "max_body_bytes",
+        DATABASE_URL,
+    ] {
         assert_eq!(
             component_vars.get(key).and_then(Value::as_str),
             Some(format!("{{{{ {key} }}}}").as_str()),
@@ -135,7 +148,10 @@ fn the_component_sees_the_variables_the_component_and_adapter_read() {
     }
     for value in component_vars.values() {
         let name = value.as_str().unwrap().trim_matches(|c| "{} ".contains(c));
-        assert!(vars.contains_key(name), "{name} is not an application variable");
+        assert!(
+            vars.contains_key(name),
+            "{name} is not an application variable"
+        );
     }
 }
 

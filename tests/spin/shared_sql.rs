@@ -40,7 +40,9 @@ fn the_adapter_source_writes_no_sql_of_its_own() {
     for entry in std::fs::read_dir(&src).expect("the adapter's sources") {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        for keyword in ["SELECT ", "INSERT ", "UPDATE ", "DELETE ", "BEGIN", "COMMIT"] {
+        for keyword in [
+            "SELECT ", "INSERT ", "UPDATE ", "DELETE ", "BEGIN", "COMMIT",
+        ] {
             assert!(
                 !text.contains(keyword),
                 "{} holds SQL ({keyword}); statements belong in qimem-store-sql",
@@ -49,5 +51,9 @@ fn the_adapter_source_writes_no_sql_of_its_own() {
         }
         checked += 1;
     }
-    assert!(checked >= 3, "the adapter's modules were not found in {}", src.display());
+    assert!(
+        checked >= 3,
+        "the adapter's modules were not found in {}",
+        src.display()
+    );
 }

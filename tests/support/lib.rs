@@ -84,10 +84,10 @@ impl Host {
             let lines = lines.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(tx) = &tx {
-                        if let Some(addr) = listening_address(&line) {
-                            let _ = tx.send(addr);
-                        }
+                    if let Some(tx) = &tx
+                        && let Some(addr) = listening_address(&line)
+                    {
+                        let _ = tx.send(addr);
                     }
                     lines.lock().expect("log lock").push(line);
                 }

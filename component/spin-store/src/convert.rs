@@ -328,6 +328,9 @@ mod tests {
         assert_eq!(back.at, 1_764_000_000_999);
         assert_eq!(back.action, "rotated");
         assert_eq!(back.lineage_id, None);
-        assert_eq!(back.key_id.as_deref(), Some("6f1c2b8e-4a7d-4c0e-9b1a-2d3e4f5a6b7c"));
+        assert_eq!(
+            back.key_id.as_deref(),
+            Some("6f1c2b8e-4a7d-4c0e-9b1a-2d3e4f5a6b7c")
+        );
     }
 }

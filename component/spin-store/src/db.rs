@@ -6,6 +6,10 @@
 //! first store call and kept for the instance's other calls. A connection
 //! that failed is dropped and reopened on the next call.
 
+// Spin's error type is large (it carries the server's error fields); it is
+// turned into a small `StoreError` right where it appears.
+#![allow(clippy::result_large_err)]
+
 use std::cell::RefCell;
 
 use qimem_store_sql::{Cell, ErrorClass, Param, classify_sqlstate};
@@ -155,7 +159,9 @@ mod tests {
 
     #[test]
     fn refused_credentials_a_missing_database_and_shutdowns_are_unavailable() {
-        for code in ["28P01", "28000", "3D000", "57P01", "08006", "53300", "40001"] {
+        for code in [
+            "28P01", "28000", "3D000", "57P01", "08006", "53300", "40001",
+        ] {
             assert!(
                 matches!(to_store_error(&db_error(code)), StoreError::Unavailable(_)),
                 "{code}"

@@ -133,7 +133,9 @@ fn active_id(lineage_id: String) -> Result<Option<String>, StoreError> {
     match rows.into_iter().next().as_deref() {
         None => Ok(None),
         Some([Cell::Text(id)]) => Ok(id.clone()),
-        Some(_) => Err(StoreError::Internal("active key id row of the wrong shape".into())),
+        Some(_) => Err(StoreError::Internal(
+            "active key id row of the wrong shape".into(),
+        )),
     }
 }
 
@@ -145,6 +147,8 @@ fn why_unchanged(id: String) -> Result<StoreError, StoreError> {
     match rows.into_iter().next().as_deref() {
         None => Ok(StoreError::NotFound),
         Some([Cell::Text(Some(_)), Cell::Text(active)]) => Ok(StoreError::Conflict(active.clone())),
-        Some(_) => Err(StoreError::Internal("lineage row of the wrong shape".into())),
+        Some(_) => Err(StoreError::Internal(
+            "lineage row of the wrong shape".into(),
+        )),
     }
 }
