@@ -114,10 +114,6 @@ fn fresh_message() -> String {
     format!("composed secret {nanos}")
 }
 
-// TODO(issue 5): once keys can be imported, import one key into a composed
-// QIMEM and into the native host, and check that each side decrypts the
-// other's envelopes (the typed API and the HTTP API agree on the bytes).
-
 #[test]
 fn the_composed_example_creates_encrypts_rotates_and_decrypts_the_old_envelope() {
     let message = fresh_message();
