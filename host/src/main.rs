@@ -95,6 +95,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// Take the configuration, install logging and build the async runtime. On
+/// failure, the exit code to return: 2 for a configuration problem.
+fn prepare(
+    config: Result<Config, config::ConfigError>,
+    multi_thread: bool,
+) -> Result<(Config, tokio::runtime::Runtime), ExitCode> {
+    let config = config.map_err(|e| {
+        eprintln!("qimem: configuration error: {e}");
+        ExitCode::from(2)
+    })?;
+    telemetry::init().map_err(|e| {
+        eprintln!("qimem: configuration error: {e}");
+        ExitCode::from(2)
+    })?;
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder.enable_all().build().map_err(|e| {
+        eprintln!("qimem: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })?;
+    Ok((config, runtime))
+}
+
 /// A boxed maintenance job over the stateful configuration.
 type Job = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
 
@@ -114,26 +140,9 @@ fn maintenance_main(needs_master_key: bool, job: impl FnOnce(Config) -> Job) -> 
         }
         Ok(config)
     });
-    let config = match config {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("qimem: configuration error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Err(e) = telemetry::init() {
-        eprintln!("qimem: configuration error: {e}");
-        return ExitCode::from(2);
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("qimem: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (config, runtime) = match prepare(config, false) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
     };
     match runtime.block_on(job(config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -198,26 +207,9 @@ fn gen_master_key() -> ExitCode {
 }
 
 fn serve_main() -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("qimem: configuration error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Err(e) = telemetry::init() {
-        eprintln!("qimem: configuration error: {e}");
-        return ExitCode::from(2);
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("qimem: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (config, runtime) = match prepare(Config::from_env(), true) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
     };
     match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
