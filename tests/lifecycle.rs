@@ -115,9 +115,8 @@ fn an_imported_key_seals_what_its_owner_can_open_and_walks_the_lifecycle() {
         (200, "bring your own".into())
     );
 
-    // TODO(issue 5): the memory store lives inside the host, so this test
-    // cannot read the stored record; `ops::lifecycle` checks that the
-    // material is erased in the store, and a PostgreSQL test should too.
+    // The stored record itself is checked where a test can read it: in
+    // PostgreSQL (tests/stateful.rs) and in the memory store's unit tests.
 
     // The tombstone stays in its lineage and in listings.
     let (_, lin) = host.get(&format!("/v1/keys/{v2_id}/lineage"));

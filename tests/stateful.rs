@@ -251,14 +251,8 @@ fn pg_dump_holds_no_key_bytes_and_no_plaintext() {
         "/v1/keys/import",
         &json!({ "material_b64": STANDARD.encode(&known), "algorithm": "aes-256-gcm" }),
     );
-    // TODO(issue 5): the import route lands with issue 5; until both are
-    // merged this branch answers 404 and only the created key is checked.
-    let imported = match status {
-        201 => Some(s(&imported["key_id"])),
-        // 405: this branch routes POST /v1/keys/{id} and has no import.
-        404 | 405 => None,
-        other => panic!("import answered {other}: {imported}"),
-    };
+    assert_eq!(status, 201, "import: {imported}");
+    let imported = Some(s(&imported["key_id"]));
 
     // The created key's bytes, recovered the way only a master-key holder
     // can: by unsealing its record.
@@ -558,4 +552,39 @@ fn tls_is_used_with_require_and_verify_full_rejects_the_wrong_root() {
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("sslrootcert"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_destroyed_key_keeps_its_row_but_loses_its_sealed_material() {
+    let Some(db) = TestDb::create() else { return };
+    let host = start(&db.url(), &[]);
+    let v1 = create(&host);
+    let id = s(&v1["key_id"]);
+    let envelope = encrypt(&host, &id, "shredded");
+    let (status, v2) = host.post(&format!("/v1/keys/{id}/rotate"), &json!({}));
+    assert_eq!(status, 200, "{v2}");
+
+    let sealed_len = |key: &str| {
+        db.sql(&format!(
+            "SELECT state, octet_length(sealed_material) FROM keys WHERE id = '{key}'"
+        ))
+    };
+    assert_eq!(sealed_len(&id), "retired|61");
+    let (status, gone) = host.post(&format!("/v1/keys/{id}/destroy"), &json!({ "confirm": id }));
+    assert_eq!((status, s(&gone["state"])), (200, "destroyed".into()));
+
+    // The row, its lineage and its audit trail stay; the material does not.
+    assert_eq!(sealed_len(&id), "destroyed|0");
+    let (status, lineage) = host.get(&format!("/v1/keys/{}/lineage", s(&v2["key_id"])));
+    assert_eq!(status, 200);
+    assert_eq!(lineage["keys"].as_array().map(Vec::len), Some(2));
+    let (status, err) = decrypt(&host, &envelope);
+    assert_eq!(
+        (status, s(&err["error"]["code"])),
+        (410, "key_destroyed".into())
+    );
+    let trail = db.sql(&format!(
+        "SELECT string_agg(action, ',' ORDER BY seq) FROM audit_events WHERE key_id = '{id}'"
+    ));
+    assert_eq!(trail, "created,destroyed");
 }

@@ -114,6 +114,8 @@ fn secrets_are_secret_and_required_settings_are_required() {
         assert_eq!(vars[name]["required"].as_bool(), Some(true), "{name}");
     }
     assert_eq!(vars["db_host"]["required"].as_bool(), Some(true));
+    // A Spin deployment must decide on access control: no default.
+    assert_eq!(vars["auth_tokens"]["required"].as_bool(), Some(true));
     for name in ["master_key_previous", "auth_tokens"] {
         assert_eq!(vars[name]["secret"].as_bool(), Some(true), "{name}");
     }
