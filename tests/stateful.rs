@@ -588,3 +588,22 @@ fn a_destroyed_key_keeps_its_row_but_loses_its_sealed_material() {
     ));
     assert_eq!(trail, "created,destroyed");
 }
+
+#[test]
+fn metrics_show_the_database_pool_in_stateful_mode() {
+    let Some(db) = TestDb::create() else { return };
+    let host = start(&db.url(), &[]);
+    create(&host);
+    let (status, _, text) = host.request("GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    let gauge = |state: &str| -> f64 {
+        let prefix = format!("qimem_db_pool_connections{{state=\"{state}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} sample in:\n{text}"))
+    };
+    // The create above opened at least one connection, now back in the pool.
+    assert!(gauge("in_use") + gauge("idle") >= 1.0, "{text}");
+    assert_eq!(gauge("waiting"), 0.0);
+}

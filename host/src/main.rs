@@ -332,6 +332,7 @@ async fn stateful_backend(db: &PgSettings) -> anyhow::Result<Backend> {
         "database migrations checked"
     );
     let pg = PgStore::new(db).map_err(anyhow::Error::msg)?;
+    metrics::watch_pool(pg.pool_gauges());
     if let Err(e) = pg.ping().await {
         tracing::warn!(error = ?e, "database does not answer yet; serving 503 until it does");
     }

@@ -6,7 +6,7 @@
 //! algorithm and outcome, refused authentications by reason, component
 //! instantiation time, store errors by kind, and the database pool.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -218,11 +218,20 @@ pub fn store_error(kind: &'static str) {
     METRICS.store_errors.get_or_create(&Kind { kind }).inc();
 }
 
+/// The database pool's state as (in use, idle, waiting).
+type PoolProbe = Box<dyn Fn() -> (i64, i64, i64) + Send + Sync>;
+
+/// Where the pool gauges are read from at each scrape (stateful mode only;
+/// the memory backend has no pool and its gauges stay at zero).
+static POOL_PROBE: OnceLock<PoolProbe> = OnceLock::new();
+
+/// Read the pool gauges through `probe` whenever metrics are rendered.
+pub fn watch_pool(probe: impl Fn() -> (i64, i64, i64) + Send + Sync + 'static) {
+    let _ = POOL_PROBE.set(Box::new(probe));
+}
+
 /// Publish the database pool's state.
-// TODO(issue 3): the PostgreSQL backend calls this from its pool; the
-// memory backend has no pool, so the gauges stay at zero.
-#[allow(dead_code)]
-pub fn pool(in_use: i64, idle: i64, waiting: i64) {
+fn pool(in_use: i64, idle: i64, waiting: i64) {
     let m = &*METRICS;
     m.pool.get_or_create(&State { state: "in_use" }).set(in_use);
     m.pool.get_or_create(&State { state: "idle" }).set(idle);
@@ -233,6 +242,10 @@ pub fn pool(in_use: i64, idle: i64, waiting: i64) {
 
 /// The exposition text.
 pub fn render() -> String {
+    if let Some(probe) = POOL_PROBE.get() {
+        let (in_use, idle, waiting) = probe();
+        pool(in_use, idle, waiting);
+    }
     let mut text = String::new();
     // Writing to a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut text, &METRICS.registry);

@@ -176,6 +176,20 @@ impl PgStore {
         }
     }
 
+    /// A reader of the pool's state as (in use, idle, waiting), for metrics.
+    pub fn pool_gauges(&self) -> impl Fn() -> (i64, i64, i64) + Send + Sync + 'static {
+        let pool = self.pool.clone();
+        move || {
+            let status = pool.status();
+            let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            (
+                gauge(status.size.saturating_sub(status.available)),
+                gauge(status.available),
+                gauge(status.waiting),
+            )
+        }
+    }
+
     /// Whether the database answers `SELECT 1` within [`PING_TIMEOUT`].
     pub async fn ping(&self) -> Result<(), StoreError> {
         tokio::time::timeout(PING_TIMEOUT, self.query(sql::PING, &[]))
