@@ -25,6 +25,7 @@ fn main() {
         "wit",
         "Cargo.lock",
         "migrations",
+        "openapi",
     ] {
         println!(
             "cargo:rerun-if-changed={}",

@@ -28,7 +28,7 @@ fn main() {
     let target_dir = out_dir.join("wasm");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
-    for watched in ["component", "wit", "Cargo.lock"] {
+    for watched in ["component", "openapi", "wit", "Cargo.lock"] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()
