@@ -51,8 +51,7 @@ use crate::seal::MasterKeys;
 use crate::secret::KeyMaterial;
 use crate::store::Store;
 
-/// A request as the API sees it.
-#[derive(Debug)]
+/// A request as the API sees it. No `Debug`: the body may carry plaintext.
 pub struct Request<'a> {
     /// Upper-case method.
     pub method: &'a str,
@@ -66,8 +65,7 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-/// A JSON response.
-#[derive(Debug)]
+/// A JSON response. No `Debug`: the body may carry plaintext or a data key.
 pub struct Response {
     /// HTTP status.
     pub status: u16,

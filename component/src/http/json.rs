@@ -24,7 +24,7 @@ pub struct CreateBody {
 }
 
 /// `POST /encrypt`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptBody {
     /// Key id or lineage id.
@@ -112,7 +112,7 @@ pub struct DataKeyBody {
 
 /// `POST /v1/batch/*`: the items stay JSON values so that each one is
 /// checked, and fails, on its own.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
     /// The items, in order.
